@@ -1,0 +1,66 @@
+//! berth-core: the contracts every berth backend implements, and the suite that checks them.
+//!
+//! berth keeps the durable state of job orchestration. This crate defines it once:
+//!
+//! - [`RecordStore`]: collections of JSON [`Record`]s with `version`, `created_at` and
+//!   `updated_at`; `get_many`, ordered [`Scan`]s with a cursor, `count`, and atomic [`Batch`]es
+//!   of puts and deletes guarded by [`Precondition`]s (`Absent`, `Exists`, `Version`, `Fence`).
+//! - [`Collection<T>`] and [`Item<T>`]: the typed layer over it.
+//! - [`LeaseStore`]: the runner registry and shard [`Lease`]s with fencing tokens.
+//! - [`KeyedLocks`]: several keys locked in sorted order, in process.
+//! - [`Checkpoints`]: pipeline checkpoints written in the caller's batch, with history.
+//! - [`packrun`]: runs, logs, artifacts and approvals of task-runner pack runs.
+//! - [`Error`] with actionable [`ErrorKind`]s, an injected [`Clock`] and [`IdGenerator`].
+//!
+//! A backend hands its parts to [`Store::builder`]; users get one [`Store`] handle to all of
+//! them, usually from `berth::open(url)`. With feature `testkit`, [`testkit`] holds the
+//! conformance suite and [`conformance_tests!`] turns it into tests for a backend.
+//!
+//! ```
+//! use berth_core::{Batch, ErrorKind, ManualClock, Clock, Precondition, Timestamp};
+//! use std::time::Duration;
+//!
+//! let clock = ManualClock::new(Timestamp::from_millis(1_000));
+//! clock.advance(Duration::from_secs(1));
+//! assert_eq!(clock.now(), Timestamp::from_millis(2_000));
+//!
+//! let mut batch = Batch::new();
+//! batch.put("workers:demo", "w-1", serde_json::json!({"status": "starting"}))
+//!     .when(Precondition::Absent);
+//! batch.put("worker-registration-index:demo:w-1", "reg-1", serde_json::Value::Null);
+//! assert!(batch.validate().is_ok());
+//!
+//! let mut bad = Batch::new();
+//! bad.put("", "k", serde_json::json!(1));
+//! assert_eq!(bad.validate().unwrap_err().kind(), ErrorKind::InvalidInput);
+//! ```
+
+mod batch;
+mod checkpoint;
+pub mod codec;
+mod collection;
+mod error;
+mod ids;
+mod lease;
+pub mod limits;
+mod locks;
+pub mod packrun;
+mod record;
+mod records;
+mod store;
+mod time;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use batch::{Batch, Committed, Op, OpKind, OpRef, Precondition};
+pub use checkpoint::{Checkpoint, Checkpoints};
+pub use collection::{Collection, Item, Meta};
+pub use error::{Error, ErrorKind, Result};
+pub use ids::{DeterministicIds, IdGenerator, UuidV7};
+pub use lease::{validate_lease_name, Lease, LeaseStore, MachineId, RunnerEntry};
+pub use locks::{KeyedGuard, KeyedLocks};
+pub use record::{prefix_upper_bound, Record, Scan};
+pub use records::RecordStore;
+pub use store::{Capabilities, Durability, OpenOptions, Store, StoreBuilder};
+pub use time::{Clock, ManualClock, SharedClock, SystemClock, Timestamp};

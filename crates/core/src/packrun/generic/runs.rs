@@ -1,0 +1,166 @@
+use crate::codec::{from_json, ordered_millis_key, to_json};
+use crate::error::{Error, Result};
+use crate::packrun::{validate_run_id, PackRun, RunQuery, RunStore};
+use crate::record::Scan;
+use crate::time::{SharedClock, Timestamp};
+use crate::{Batch, Precondition, RecordStore};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::sync::Arc;
+
+const RUNS: &str = "pack_runs";
+const BY_UPDATED: &str = "pack_runs.by_updated";
+
+fn by_tenant(tenant: &str) -> String {
+    format!("pack_runs.by_tenant:{tenant}")
+}
+
+fn index_key(updated_at: Timestamp, id: &str) -> String {
+    format!("{}\u{1f}{id}", ordered_millis_key(updated_at.millis()))
+}
+
+fn validate_tenant(tenant: &Option<String>) -> Result<()> {
+    match tenant {
+        Some(t) if t.is_empty() || t.len() > 200 || t.contains('\0') => Err(Error::invalid(
+            "tenant id",
+            "must be 1–200 bytes without NUL",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// [`RunStore`] over a [`RecordStore`].
+pub struct GenericRuns {
+    records: Arc<dyn RecordStore>,
+    clock: SharedClock,
+}
+
+impl GenericRuns {
+    /// Runs kept in `records`, stamped by `clock`.
+    pub fn new(records: Arc<dyn RecordStore>, clock: SharedClock) -> Self {
+        GenericRuns { records, clock }
+    }
+
+    fn put_indexes(batch: &mut Batch, run: &PackRun) {
+        let key = index_key(run.updated_at, &run.id);
+        batch.put(BY_UPDATED, &key, Value::Null);
+        if let Some(t) = &run.tenant_id {
+            batch.put(&by_tenant(t), &key, Value::Null);
+        }
+    }
+
+    fn delete_indexes(batch: &mut Batch, run: &PackRun) {
+        let key = index_key(run.updated_at, &run.id);
+        batch.delete(BY_UPDATED, &key);
+        if let Some(t) = &run.tenant_id {
+            batch.delete(&by_tenant(t), &key);
+        }
+    }
+}
+
+#[async_trait]
+impl RunStore for GenericRuns {
+    async fn create(&self, mut run: PackRun) -> Result<PackRun> {
+        validate_run_id(&run.id)?;
+        validate_tenant(&run.tenant_id)?;
+        let now = self.clock.now();
+        run.created_at = now;
+        run.updated_at = now;
+        run.version = 0;
+        let mut batch = Batch::new();
+        batch
+            .put(RUNS, &run.id, to_json(&run)?)
+            .when(Precondition::Absent);
+        Self::put_indexes(&mut batch, &run);
+        match self.records.commit(batch).await {
+            Ok(done) => {
+                run.version = done.versions.first().copied().flatten().unwrap_or(1);
+                Ok(run)
+            }
+            Err(Error::Conflict { .. }) => Err(Error::conflict(
+                0,
+                RUNS,
+                &run.id,
+                "a run with this id exists",
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<PackRun>> {
+        validate_run_id(id)?;
+        let Some(record) = self.records.get(RUNS, id).await? else {
+            return Ok(None);
+        };
+        let mut run: PackRun = from_json(record.value, "pack run")?;
+        run.version = record.version;
+        Ok(Some(run))
+    }
+
+    async fn update(&self, mut run: PackRun) -> Result<PackRun> {
+        validate_run_id(&run.id)?;
+        validate_tenant(&run.tenant_id)?;
+        let current = self
+            .get(&run.id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("pack run {}", run.id)))?;
+        if current.version != run.version {
+            return Err(Error::conflict(
+                0,
+                RUNS,
+                &run.id,
+                format!(
+                    "expected version {}, found {}",
+                    run.version, current.version
+                ),
+            ));
+        }
+        let expected = run.version;
+        run.created_at = current.created_at;
+        run.updated_at = self.clock.now();
+        let mut batch = Batch::new();
+        batch
+            .put(RUNS, &run.id, to_json(&run)?)
+            .when(Precondition::Version(expected));
+        Self::delete_indexes(&mut batch, &current);
+        Self::put_indexes(&mut batch, &run);
+        let done = self.records.commit(batch).await?;
+        run.version = done
+            .versions
+            .first()
+            .copied()
+            .flatten()
+            .unwrap_or(expected + 1);
+        Ok(run)
+    }
+
+    async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
+        validate_tenant(&query.tenant)?;
+        let collection = match &query.tenant {
+            Some(t) => by_tenant(t),
+            None => BY_UPDATED.to_owned(),
+        };
+        let mut scan = Scan::all().reversed().limit(query.limit);
+        if let Some(after) = &query.after {
+            scan = scan.after(index_key(after.updated_at, &after.id));
+        }
+        let keys: Vec<String> = self
+            .records
+            .scan(&collection, &scan)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.key.split_once('\u{1f}').map(|(_, id)| id.to_owned()))
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = self.records.get_many(RUNS, &keys).await?;
+        let mut runs = Vec::with_capacity(found.len());
+        for record in found.into_iter().flatten() {
+            let mut run: PackRun = from_json(record.value, "pack run")?;
+            run.version = record.version;
+            runs.push(run);
+        }
+        Ok(runs)
+    }
+}

@@ -1,0 +1,35 @@
+//! Task-runner pack-run records: runs, logs, artifacts and approvals (seed 002).
+//!
+//! Each store is a trait; [`generic`] implements all four over any
+//! [`RecordStore`](crate::RecordStore), and a backend may implement them natively.
+
+mod approval;
+mod artifact;
+pub mod generic;
+mod log;
+mod run;
+
+pub use approval::{
+    Approval, ApprovalDecision, ApprovalStatus, ApprovalStore, Decision, DecisionRequest,
+};
+pub use artifact::{Artifact, ArtifactStatus, ArtifactStore};
+pub use log::{LogEntry, LogLevel, LogStore};
+pub use run::{
+    FailurePolicy, PackRun, RunCursor, RunQuery, RunStatus, RunStore, StepState, StepStatus,
+};
+
+use crate::error::{Error, Result};
+
+/// Longest run id, so derived collection names stay within their limit.
+pub const MAX_RUN_ID: usize = 200;
+
+/// Checks a run id: 1–200 bytes, no NUL or unit separator (used in derived keys).
+pub fn validate_run_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > MAX_RUN_ID || id.contains(['\0', '\u{1f}']) {
+        return Err(Error::invalid(
+            "run id",
+            format!("must be 1–{MAX_RUN_ID} bytes without NUL or U+001F"),
+        ));
+    }
+    Ok(())
+}
