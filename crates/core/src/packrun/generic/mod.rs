@@ -10,7 +10,7 @@ mod artifacts;
 mod logs;
 mod runs;
 
-pub use approvals::GenericApprovals;
+pub use approvals::{apply_decision, GenericApprovals};
 pub use artifacts::GenericArtifacts;
 pub use logs::GenericLogs;
 pub use runs::GenericRuns;
