@@ -41,23 +41,30 @@ impl Location {
         let path = rest.strip_prefix("//").unwrap_or(rest);
         let need_path = |kind: &str| -> Result<PathBuf> {
             if path.is_empty() {
-                Err(Error::invalid("url", format!("{kind} URL {url:?} has no path")))
+                Err(Error::invalid(
+                    "url",
+                    format!("{kind} URL {url:?} has no path"),
+                ))
             } else {
                 Ok(PathBuf::from(path))
             }
         };
         match scheme.to_ascii_lowercase().as_str() {
             "memory" if path.is_empty() => Ok(Location::Memory),
-            "memory" => Err(Error::invalid("url", format!("memory URL {url:?} takes no path"))),
+            "memory" => Err(Error::invalid(
+                "url",
+                format!("memory URL {url:?} takes no path"),
+            )),
             "sqlite" if rest == ":memory:" => Ok(Location::SqliteMemory),
             "sqlite" => need_path("sqlite").map(Location::Sqlite),
             "sled" => need_path("sled").map(Location::Sled),
             "mongodb" | "mongodb+srv" if rest.starts_with("//") && rest.len() > 2 => {
                 Ok(Location::Mongo(url.to_owned()))
             }
-            "mongodb" | "mongodb+srv" => {
-                Err(Error::invalid("url", format!("{url:?} is not a mongodb:// connection string")))
-            }
+            "mongodb" | "mongodb+srv" => Err(Error::invalid(
+                "url",
+                format!("{url:?} is not a mongodb:// connection string"),
+            )),
             other => Err(Error::invalid(
                 "url",
                 format!("unknown scheme {other:?}; known: memory, sqlite, sled, mongodb"),
@@ -85,17 +92,38 @@ mod tests {
     fn parses_every_scheme() {
         assert_eq!(Location::parse("memory://").unwrap(), Location::Memory);
         assert_eq!(Location::parse("memory:").unwrap(), Location::Memory);
-        assert_eq!(Location::parse("sqlite:berth.db").unwrap(), Location::Sqlite("berth.db".into()));
-        assert_eq!(Location::parse("sqlite:///tmp/x.db").unwrap(), Location::Sqlite("/tmp/x.db".into()));
-        assert_eq!(Location::parse("sqlite::memory:").unwrap(), Location::SqliteMemory);
-        assert_eq!(Location::parse("sled:data/db").unwrap(), Location::Sled("data/db".into()));
+        assert_eq!(
+            Location::parse("sqlite:berth.db").unwrap(),
+            Location::Sqlite("berth.db".into())
+        );
+        assert_eq!(
+            Location::parse("sqlite:///tmp/x.db").unwrap(),
+            Location::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            Location::parse("sqlite::memory:").unwrap(),
+            Location::SqliteMemory
+        );
+        assert_eq!(
+            Location::parse("sled:data/db").unwrap(),
+            Location::Sled("data/db".into())
+        );
         let m = "mongodb://127.0.0.1:27017/berth?replicaSet=rs0";
         assert_eq!(Location::parse(m).unwrap(), Location::Mongo(m.into()));
     }
 
     #[test]
     fn rejects_malformed_and_unknown() {
-        for bad in ["", "berth.db", "ftp://x", "sqlite:", "sled://", "memory://x", "mongodb:x", "mongodb://"] {
+        for bad in [
+            "",
+            "berth.db",
+            "ftp://x",
+            "sqlite:",
+            "sled://",
+            "memory://x",
+            "mongodb:x",
+            "mongodb://",
+        ] {
             let err = Location::parse(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
         }

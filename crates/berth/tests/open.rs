@@ -9,7 +9,16 @@ async fn memory_url_opens_a_working_store() {
     let mut batch = berth::Batch::new();
     batch.put("c", "k", serde_json::json!(1));
     store.commit(batch).await.unwrap();
-    assert_eq!(store.records().get("c", "k").await.unwrap().unwrap().version, 1);
+    assert_eq!(
+        store
+            .records()
+            .get("c", "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
 }
 
 #[tokio::test]

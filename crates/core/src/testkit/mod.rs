@@ -3,7 +3,7 @@
 //! Each test is an `async fn(&dyn Backend)`. A backend crate runs all of them with
 //! [`conformance_tests!`](crate::conformance_tests):
 //!
-//! ```ignore
+//! ```text
 //! struct Memory;
 //! #[async_trait::async_trait]
 //! impl berth_core::testkit::Backend for Memory {

@@ -260,51 +260,66 @@ pub async fn approvals_compare_and_set(backend: &dyn Backend) {
     let (_loc, store, _clock) = fresh(backend).await;
     let approvals = store.approvals();
     approvals
-        .create(Approval::pending("r1", "gate", 1))
+        .create(Approval::pending("r1", "gate-0", 1))
         .await
         .unwrap();
     assert_eq!(
         approvals
-            .create(Approval::pending("r1", "gate", 1))
+            .create(Approval::pending("r1", "gate-0", 1))
             .await
             .unwrap_err()
             .kind(),
         ErrorKind::Conflict
     );
-    let mut handles = Vec::new();
-    for i in 0..6 {
-        let store = store.clone();
-        handles.push(tokio::spawn(async move {
-            let decision = if i % 2 == 0 {
-                Decision::Approve
-            } else {
-                Decision::Reject
-            };
-            let req = DecisionRequest {
-                actor: format!("user{i}"),
-                grants: vec![],
-                decision,
-                reason: None,
-            };
-            store.approvals().decide("r1", "gate", req).await
-        }));
-    }
-    let mut winners = Vec::new();
-    for h in handles {
-        match h.await.unwrap() {
-            Ok(a) => winners.push(a),
-            Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "losers see a conflict: {e}"),
+    // Many rounds of deciders released together, so reads and writes interleave.
+    for round in 0..20 {
+        let gate = format!("gate-{round}");
+        if round > 0 {
+            approvals
+                .create(Approval::pending("r1", &gate, 1))
+                .await
+                .unwrap();
         }
+        let deciders = 8;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(deciders));
+        let mut handles = Vec::new();
+        for i in 0..deciders {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let gate = gate.clone();
+            handles.push(tokio::spawn(async move {
+                let decision = if i % 2 == 0 {
+                    Decision::Approve
+                } else {
+                    Decision::Reject
+                };
+                let req = DecisionRequest {
+                    actor: format!("user{i}"),
+                    grants: vec![],
+                    decision,
+                    reason: None,
+                };
+                barrier.wait().await;
+                store.approvals().decide("r1", &gate, req).await
+            }));
+        }
+        let mut winners = Vec::new();
+        for h in handles {
+            match h.await.unwrap() {
+                Ok(a) => winners.push(a),
+                Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "losers see a conflict: {e}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one decider wins a single-approval gate"
+        );
+        let stored = approvals.get("r1", &gate).await.unwrap().unwrap();
+        assert_eq!(stored, winners[0]);
+        assert_eq!(stored.decisions.len(), 1);
+        assert_ne!(stored.status, ApprovalStatus::Pending);
     }
-    assert_eq!(
-        winners.len(),
-        1,
-        "exactly one decider wins a single-approval gate"
-    );
-    let stored = approvals.get("r1", "gate").await.unwrap().unwrap();
-    assert_eq!(stored, winners[0]);
-    assert_eq!(stored.decisions.len(), 1);
-    assert_ne!(stored.status, ApprovalStatus::Pending);
     let missing = DecisionRequest {
         actor: "x".into(),
         grants: vec![],
