@@ -8,6 +8,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What went wrong, in kinds a caller can act on.
 ///
 /// Match on [`Error::kind`] rather than on the variants when only the kind matters.
+///
+/// ```
+/// use berth_core::{Error, ErrorKind};
+/// let err = Error::conflict(2, "jobs", "j1", "expected version 3, found 4");
+/// assert_eq!(err.kind(), ErrorKind::Conflict);
+/// assert_eq!(err.op_index(), Some(2));
+/// assert!(!err.is_retryable());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

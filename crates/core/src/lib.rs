@@ -13,8 +13,8 @@
 //! - [`Error`] with actionable [`ErrorKind`]s, an injected [`Clock`] and [`IdGenerator`].
 //!
 //! A backend hands its parts to [`Store::builder`]; users get one [`Store`] handle to all of
-//! them, usually from `berth::open(url)`. With feature `testkit`, [`testkit`] holds the
-//! conformance suite and [`conformance_tests!`] turns it into tests for a backend.
+//! them, usually from `berth::open(url)`. With feature `testkit`, the `testkit` module holds the
+//! conformance suite and the `conformance_tests!` macro turns it into tests for a backend.
 //!
 //! ```
 //! use berth_core::{Batch, ErrorKind, ManualClock, Clock, Precondition, Timestamp};

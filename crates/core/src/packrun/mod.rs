@@ -2,6 +2,25 @@
 //!
 //! Each store is a trait; [`generic`] implements all four over any
 //! [`RecordStore`](crate::RecordStore), and a backend may implement them natively.
+//!
+//! ```
+//! # async fn demo(store: berth_core::Store) -> berth_core::Result<()> {
+//! use berth_core::packrun::*;
+//! let run = store.runs().create(PackRun::new("run-1", "sha256:…", serde_json::json!({}))).await?;
+//! let line = LogEntry {
+//!     run_id: run.id.clone(), sequence: 1, timestamp: store.clock().now(),
+//!     level: LogLevel::Info, event_type: "step.started".into(), message: "build".into(),
+//!     step_id: Some("build".into()), metadata: Default::default(),
+//! };
+//! store.logs().append(&[line.clone()]).await?;
+//! assert_eq!(store.logs().append(&[line]).await?, 0); // idempotent on (run, sequence)
+//! store.approvals().create(Approval::pending(&run.id, "release", 1)).await?;
+//! let decided = store.approvals().decide(&run.id, "release", DecisionRequest {
+//!     actor: "ann".into(), grants: vec![], decision: Decision::Approve, reason: None,
+//! }).await?;
+//! assert_eq!(decided.status, ApprovalStatus::Approved);
+//! # Ok(()) }
+//! ```
 
 mod approval;
 mod artifact;
