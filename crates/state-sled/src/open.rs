@@ -1,0 +1,78 @@
+//! Opening a directory: inspect it, share it within the process, open sled, check the format.
+
+use crate::database::{Database, FORMAT, FORMAT_KEY, META};
+use crate::errors::{from_join, from_sled};
+use crate::layout::{inspect, Layout};
+use crate::registry::{self, Registration};
+use berth_core::{Error, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Opens (or shares) the database at `path`, off the async runtime's threads.
+pub(crate) async fn open_database(path: PathBuf) -> Result<Arc<Database>> {
+    tokio::task::spawn_blocking(move || open_blocking(&path))
+        .await
+        .map_err(from_join)?
+}
+
+fn open_blocking(path: &Path) -> Result<Arc<Database>> {
+    let _span = tracing::debug_span!("sled open", path = %path.display()).entered();
+    let layout = inspect(path)?;
+    if layout == Layout::Fresh {
+        fs::create_dir_all(path)
+            .map_err(|e| Error::backend(format!("cannot create {}", path.display()), false, e))?;
+    }
+    let key = fs::canonicalize(path)
+        .map_err(|e| Error::backend(format!("cannot resolve {}", path.display()), false, e))?;
+    registry::get_or_open(&key, |registration| open_sled(&key, registration))
+}
+
+fn open_sled(path: &Path, registration: Registration) -> Result<Database> {
+    // Inspect again under the registry lock: the directory may have changed since.
+    let layout = inspect(path)?;
+    let db = sled::Config::new().path(path).open().map_err(from_sled)?;
+    if layout == Layout::Sled {
+        check_format(&db)?;
+    }
+    let data_file = fs::File::open(path.join("db"))
+        .map_err(|e| Error::backend("cannot open sled's data file", false, e))?;
+    let database = Database::new(db, data_file, registration)?;
+    if database.meta.get(FORMAT_KEY).map_err(from_sled)?.is_none() {
+        database
+            .meta
+            .insert(FORMAT_KEY, FORMAT)
+            .map_err(from_sled)?;
+        database.sync(berth_core::Durability::Immediate)?;
+    }
+    Ok(database)
+}
+
+/// Refuses a sled database that is not berth's, before any of berth's trees is created.
+///
+/// A database without the marker is accepted only if it holds nothing at all: that is one
+/// this crate created and that died before the marker was written.
+fn check_format(db: &sled::Db) -> Result<()> {
+    let names = db.tree_names();
+    if names.iter().any(|name| name.as_ref() == META.as_bytes()) {
+        let meta = db.open_tree(META).map_err(from_sled)?;
+        match meta.get(FORMAT_KEY).map_err(from_sled)? {
+            Some(found) if found.as_ref() == FORMAT => return Ok(()),
+            Some(found) => {
+                return Err(Error::Corrupt(format!(
+                    "unknown berth sled format {:?}",
+                    String::from_utf8_lossy(&found)
+                )))
+            }
+            None => {}
+        }
+    }
+    for name in names {
+        if !db.open_tree(&name).map_err(from_sled)?.is_empty() {
+            return Err(Error::Corrupt(
+                "a sled database, but not one written by berth".into(),
+            ));
+        }
+    }
+    Ok(())
+}

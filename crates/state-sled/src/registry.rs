@@ -1,0 +1,66 @@
+//! The process-wide registry of open databases: one sled `Db` per directory per process.
+//!
+//! sled locks its directory with `flock`, which also refuses a second open from the same
+//! process. Handles opened on the same path therefore share one [`Database`]; the entry is
+//! removed only after that database has been closed (lock released), and an opener that finds
+//! a database in the middle of closing waits for it instead of failing on the lock.
+
+use crate::database::Database;
+use berth_core::Result;
+use parking_lot::{Condvar, Mutex};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+static OPEN: Mutex<BTreeMap<PathBuf, Weak<Database>>> = Mutex::new(BTreeMap::new());
+static CLOSED: Condvar = Condvar::new();
+
+/// Returns the database open at `key`, or opens one with `open` and registers it.
+///
+/// `open` runs with the registry locked, so two concurrent opens of one path cannot both
+/// reach sled's file lock.
+pub(crate) fn get_or_open(
+    key: &Path,
+    open: impl FnOnce(Registration) -> Result<Database>,
+) -> Result<Arc<Database>> {
+    let mut open_dbs = OPEN.lock();
+    loop {
+        match open_dbs.get(key).map(Weak::upgrade) {
+            Some(Some(db)) => {
+                drop(open_dbs);
+                return Ok(db);
+            }
+            // Its last handle is being dropped right now; the entry goes once sled closed.
+            Some(None) => {
+                let _ = CLOSED.wait_for(&mut open_dbs, Duration::from_millis(50));
+            }
+            None => break,
+        }
+    }
+    let db = Arc::new(open(Registration {
+        key: key.to_path_buf(),
+    })?);
+    open_dbs.insert(key.to_path_buf(), Arc::downgrade(&db));
+    Ok(db)
+}
+
+/// Held by a [`Database`] as its last field: dropping it means sled has been closed.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    key: PathBuf,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut open_dbs = OPEN.lock();
+        if open_dbs
+            .get(&self.key)
+            .is_some_and(|w| w.strong_count() == 0)
+        {
+            open_dbs.remove(&self.key);
+        }
+        drop(open_dbs);
+        CLOSED.notify_all();
+    }
+}
