@@ -1,0 +1,553 @@
+//! Driving one run: stages, routing, sub-pipelines and the one-batch stage commit.
+
+use crate::address::{Ancestry, ChildAddress, ResumeAddress};
+use crate::context::StepContext;
+use crate::definition::{Pipeline, Stage};
+use crate::engine::EngineInner;
+use crate::error::PipelineError;
+use crate::events::EventKind;
+use crate::outcome::{Cause, Failure};
+use crate::patch;
+use crate::record::{stage_log_key, Bundle, CheckpointData, RunRecord, RunStatus, StageLogEntry};
+use crate::router::{Route, RouterInput};
+use crate::scope::Scope;
+use crate::step::{run_steps, StepsEnd};
+use berth_core::{codec, Batch, Checkpoint, ErrorKind, Precondition, Timestamp};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// The in-memory copy of a run, kept equal to its record after every commit.
+#[derive(Debug, Clone)]
+pub(crate) struct RunState {
+    pub run_id: Arc<str>,
+    pub state: Value,
+    pub version: u64,
+    pub seq: u64,
+    pub started_at: Timestamp,
+    pub status: RunStatus,
+    pub cursor: Option<ResumeAddress>,
+    /// A current checkpoint exists; the next commit removes it (unless it writes a new one).
+    pub checkpoint_pending: bool,
+}
+
+/// What a pausing commit left behind.
+#[derive(Debug, Clone)]
+pub(crate) struct PauseInfo {
+    pub checkpoint: Checkpoint,
+    pub timeout: Duration,
+    pub results: BTreeMap<String, Value>,
+}
+
+/// How a (sub-)pipeline frame stopped.
+pub(crate) enum FrameEnd {
+    Ended { terminated: bool },
+    Paused,
+    Failed(Failure),
+    Aborted,
+}
+
+enum StageStep {
+    Next(Option<ResumeAddress>),
+    InChild(ChildAddress),
+    End(FrameEnd),
+}
+
+/// One level of the pipeline tree being driven.
+pub(crate) struct Frame<'p> {
+    pub pipeline: &'p Pipeline,
+    pub ancestry: Ancestry,
+    pub namespace: Vec<String>,
+    pub scope: Scope,
+    /// The stage path prefix of this frame, as `stage/ns:` … (empty at the root).
+    pub prefix: String,
+}
+
+/// Drives a run until it ends, pauses, fails or is aborted.
+pub(crate) struct Driver<'e> {
+    pub engine: &'e EngineInner,
+    pub run: RunState,
+    pub cancel: CancellationToken,
+    pub paused: Option<PauseInfo>,
+}
+
+fn first_address(p: &Pipeline) -> Option<ResumeAddress> {
+    p.stages().first().map(|s| ResumeAddress::stage(&s.id))
+}
+
+impl<'e> Driver<'e> {
+    fn mismatch(&self, reason: String) -> PipelineError {
+        PipelineError::Mismatch {
+            run_id: self.run.run_id.to_string(),
+            reason,
+        }
+    }
+
+    /// Runs `frame` from `start` until it ends or stops.
+    pub fn drive<'a>(
+        &'a mut self,
+        frame: &'a Frame<'a>,
+        start: Option<ResumeAddress>,
+    ) -> BoxFuture<'a, Result<FrameEnd, PipelineError>> {
+        async move {
+            let mut at = start;
+            loop {
+                let Some(addr) = at else {
+                    return Ok(FrameEnd::Ended { terminated: false });
+                };
+                if self.cancel.is_cancelled() {
+                    return Ok(FrameEnd::Aborted);
+                }
+                let Some(idx) = frame.pipeline.index_of(&addr.stage) else {
+                    return Err(self.mismatch(format!(
+                        "pipeline {} has no stage {}",
+                        frame.pipeline.id, addr.stage
+                    )));
+                };
+                let stage = &frame.pipeline.stages()[idx];
+                let scope = frame.scope.at_stage(&stage.id);
+                let step = match addr.child {
+                    None => {
+                        let span = tracing::debug_span!("stage", stage = %stage.id);
+                        self.run_stage(frame, &scope, stage, idx, addr.step.as_deref())
+                            .instrument(span)
+                            .await?
+                    }
+                    Some(child) => StageStep::InChild(*child),
+                };
+                let step = match step {
+                    StageStep::InChild(child) => {
+                        self.run_children(frame, &scope, stage, idx, child).await?
+                    }
+                    other => other,
+                };
+                match step {
+                    StageStep::Next(next) => at = next,
+                    StageStep::End(end) => return Ok(end),
+                    StageStep::InChild(_) => {
+                        return Err(self.mismatch("sub-pipelines did not join".into()))
+                    }
+                }
+            }
+        }
+        .boxed()
+    }
+
+    async fn run_stage(
+        &mut self,
+        frame: &Frame<'_>,
+        scope: &Scope,
+        stage: &Stage,
+        idx: usize,
+        from_step: Option<&str>,
+    ) -> Result<StageStep, PipelineError> {
+        let from = match from_step {
+            None => 0,
+            Some(step) => stage
+                .steps
+                .iter()
+                .position(|s| s.id == step)
+                .ok_or_else(|| self.mismatch(format!("stage {} has no step {step}", stage.id)))?,
+        };
+        let started_at = self.engine.store.clock().now();
+        scope.emit(|| EventKind::StageStart {
+            stage: stage.id.clone(),
+        });
+        let template = StepContext {
+            run_id: self.run.run_id.clone(),
+            pipeline_id: Arc::from(frame.pipeline.id.as_str()),
+            stage_id: Arc::from(stage.id.as_str()),
+            step_id: Arc::from(""),
+            seq: self.run.seq,
+            attempt: 1,
+            state: Arc::new(patch::view(&self.run.state, &frame.namespace).clone()),
+            cancel: self.cancel.clone(),
+        };
+        let patches = match run_steps(scope, stage, from, template, &self.cancel).await {
+            StepsEnd::Aborted => return Ok(StageStep::End(FrameEnd::Aborted)),
+            StepsEnd::Failed(causes) => return Ok(self.stage_failed(frame, scope, stage, causes)),
+            StepsEnd::Done(patches) => patches,
+        };
+        if self.cancel.is_cancelled() {
+            return Ok(StageStep::End(FrameEnd::Aborted));
+        }
+        let mut new_state = self.run.state.clone();
+        for (_, p) in &patches {
+            patch::merge(&mut new_state, &patch::nest(&frame.namespace, p.clone()));
+        }
+        let results: BTreeMap<String, Value> = patches.into_iter().collect();
+        if let Some(first) = stage.sub_pipelines.first() {
+            let child = ChildAddress {
+                namespace: first.namespace.clone(),
+                at: first_address(&first.pipeline),
+            };
+            let cursor = frame.ancestry.wrap(Some(ResumeAddress {
+                stage: stage.id.clone(),
+                step: None,
+                child: Some(Box::new(child.clone())),
+            }));
+            let entry = self.log_entry(frame, stage, results, None, cursor.clone(), started_at);
+            self.commit(
+                new_state,
+                cursor,
+                RunStatus::Running,
+                Some(entry),
+                None,
+                None,
+            )
+            .await?;
+            return Ok(StageStep::InChild(child));
+        }
+        let route = evaluate(
+            stage,
+            &self.run.run_id,
+            &new_state,
+            &frame.namespace,
+            &results,
+        );
+        scope.emit(|| EventKind::RouterEvaluated {
+            stage: stage.id.clone(),
+            route: route.clone(),
+        });
+        self.route_and_commit(
+            frame, scope, stage, idx, route, new_state, results, started_at,
+        )
+        .await
+    }
+
+    async fn run_children(
+        &mut self,
+        frame: &Frame<'_>,
+        scope: &Scope,
+        stage: &Stage,
+        idx: usize,
+        child: ChildAddress,
+    ) -> Result<StageStep, PipelineError> {
+        let Some(mut ci) = stage
+            .sub_pipelines
+            .iter()
+            .position(|c| c.namespace == child.namespace)
+        else {
+            return Err(self.mismatch(format!(
+                "stage {} has no sub-pipeline {}",
+                stage.id, child.namespace
+            )));
+        };
+        let mut at = child.at;
+        loop {
+            let sub = &stage.sub_pipelines[ci];
+            let mut namespace = frame.namespace.clone();
+            namespace.push(sub.namespace.clone());
+            let child_frame = Frame {
+                pipeline: &sub.pipeline,
+                ancestry: frame.ancestry.child(&stage.id, &sub.namespace),
+                namespace,
+                scope: scope.child_scope(&sub.pipeline.id, &sub.namespace),
+                prefix: format!("{}{}/{}:", frame.prefix, stage.id, sub.namespace),
+            };
+            scope.emit(|| EventKind::SubPipelineFork {
+                stage: stage.id.clone(),
+                namespace: sub.namespace.clone(),
+            });
+            if at.is_some() {
+                match self.drive(&child_frame, at).await? {
+                    FrameEnd::Ended { .. } => {}
+                    other => return Ok(StageStep::End(other)),
+                }
+            }
+            scope.emit(|| EventKind::SubPipelineJoin {
+                stage: stage.id.clone(),
+                namespace: sub.namespace.clone(),
+            });
+            ci += 1;
+            match stage.sub_pipelines.get(ci) {
+                Some(next) => at = first_address(&next.pipeline),
+                None => break,
+            }
+        }
+        let results: BTreeMap<String, Value> = stage
+            .sub_pipelines
+            .iter()
+            .map(|c| {
+                let mut ns = frame.namespace.clone();
+                ns.push(c.namespace.clone());
+                (
+                    c.namespace.clone(),
+                    patch::view(&self.run.state, &ns).clone(),
+                )
+            })
+            .collect();
+        let state = self.run.state.clone();
+        let route = evaluate(stage, &self.run.run_id, &state, &frame.namespace, &results);
+        scope.emit(|| EventKind::RouterEvaluated {
+            stage: stage.id.clone(),
+            route: route.clone(),
+        });
+        let now = self.engine.store.clock().now();
+        self.route_and_commit(frame, scope, stage, idx, route, state, results, now)
+            .await
+    }
+
+    fn stage_failed(
+        &self,
+        frame: &Frame<'_>,
+        scope: &Scope,
+        stage: &Stage,
+        causes: Vec<Cause>,
+    ) -> StageStep {
+        scope.emit(|| EventKind::StageFailure {
+            stage: stage.id.clone(),
+            causes: causes.clone(),
+        });
+        StageStep::End(FrameEnd::Failed(Failure {
+            stage: format!("{}{}", frame.prefix, stage.id),
+            causes,
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn route_and_commit(
+        &mut self,
+        frame: &Frame<'_>,
+        scope: &Scope,
+        stage: &Stage,
+        idx: usize,
+        route: Route,
+        new_state: Value,
+        results: BTreeMap<String, Value>,
+        started_at: Timestamp,
+    ) -> Result<StageStep, PipelineError> {
+        let stages = frame.pipeline.stages();
+        let advance = || stages.get(idx + 1).map(|s| ResumeAddress::stage(&s.id));
+        let known = |target: &str| frame.pipeline.index_of(target).is_some();
+        let (next, terminated, pause) = match &route {
+            Route::Advance => (advance(), false, None),
+            Route::Terminate => (None, true, None),
+            Route::Jump { stage: target } if known(target) => {
+                (Some(ResumeAddress::stage(target)), false, None)
+            }
+            Route::Pause(p) => match &p.resume_at {
+                Some(target) if known(target) => {
+                    (Some(ResumeAddress::stage(target)), false, Some(p.clone()))
+                }
+                None => (advance(), false, Some(p.clone())),
+                Some(target) => return Ok(self.unknown(frame, scope, stage, target)),
+            },
+            Route::Jump { stage: target } => return Ok(self.unknown(frame, scope, stage, target)),
+        };
+        let cursor = frame.ancestry.wrap(next.clone());
+        let status = match (&pause, cursor.is_none()) {
+            (Some(_), _) => RunStatus::Paused,
+            (None, true) if terminated => RunStatus::Terminated,
+            (None, true) => RunStatus::Completed,
+            (None, false) => RunStatus::Running,
+        };
+        let checkpoint = match &pause {
+            Some(p) => {
+                let timeout = p.timeout.unwrap_or(self.engine.default_pause_timeout);
+                let cp = self.checkpoint(stage, cursor.clone(), timeout, &new_state, &results)?;
+                Some((cp, timeout))
+            }
+            None => None,
+        };
+        let log_results = if stage.sub_pipelines.is_empty() {
+            results.clone()
+        } else {
+            BTreeMap::new()
+        };
+        let entry = self.log_entry(
+            frame,
+            stage,
+            log_results,
+            Some(route),
+            cursor.clone(),
+            started_at,
+        );
+        self.commit(
+            new_state,
+            cursor,
+            status,
+            Some(entry),
+            checkpoint.as_ref().map(|(cp, _)| cp.clone()),
+            None,
+        )
+        .await?;
+        if let Some((checkpoint, timeout)) = checkpoint {
+            scope.emit(|| EventKind::StagePaused {
+                stage: stage.id.clone(),
+            });
+            self.paused = Some(PauseInfo {
+                checkpoint,
+                timeout,
+                results,
+            });
+            return Ok(StageStep::End(FrameEnd::Paused));
+        }
+        scope.emit(|| EventKind::StageSuccess {
+            stage: stage.id.clone(),
+        });
+        if terminated {
+            return Ok(StageStep::End(FrameEnd::Ended { terminated: true }));
+        }
+        Ok(StageStep::Next(next))
+    }
+
+    fn unknown(&self, frame: &Frame<'_>, scope: &Scope, stage: &Stage, target: &str) -> StageStep {
+        self.stage_failed(
+            frame,
+            scope,
+            stage,
+            vec![Cause::UnknownStage {
+                target: target.to_owned(),
+            }],
+        )
+    }
+
+    fn checkpoint(
+        &self,
+        stage: &Stage,
+        resume_at: Option<ResumeAddress>,
+        timeout: Duration,
+        state: &Value,
+        results: &BTreeMap<String, Value>,
+    ) -> Result<Checkpoint, PipelineError> {
+        let now = self.engine.store.clock().now();
+        let bundle = timeout.is_zero().then(|| Bundle {
+            state: state.clone(),
+            results: results.clone(),
+            exported_at: now,
+        });
+        let data = CheckpointData {
+            resume_at,
+            pause_timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            run_version: self.run.version + 1,
+            seq: self.run.seq + 1,
+            bundle,
+        };
+        Ok(Checkpoint {
+            pipeline_id: self.engine.pipeline.id.clone(),
+            run_id: self.run.run_id.to_string(),
+            paused_at_stage_id: stage.id.clone(),
+            paused_at_stage_label: stage.label.clone(),
+            paused_on: now,
+            resume_at: None,
+            timeout_at: Some(now.plus(timeout)),
+            data: codec::to_json(&data)?,
+            entry_id: String::new(),
+        })
+    }
+
+    fn log_entry(
+        &self,
+        frame: &Frame<'_>,
+        stage: &Stage,
+        patches: BTreeMap<String, Value>,
+        route: Option<Route>,
+        cursor: Option<ResumeAddress>,
+        started_at: Timestamp,
+    ) -> StageLogEntry {
+        StageLogEntry {
+            seq: self.run.seq + 1,
+            stage: format!("{}{}", frame.prefix, stage.id),
+            patches,
+            route,
+            cursor,
+            started_at,
+        }
+    }
+
+    /// Commits the run record (state + cursor + status), optionally a stage log entry and a
+    /// checkpoint, in one batch guarded by the record's version.
+    pub async fn commit(
+        &mut self,
+        state: Value,
+        cursor: Option<ResumeAddress>,
+        status: RunStatus,
+        log: Option<StageLogEntry>,
+        checkpoint: Option<Checkpoint>,
+        failure: Option<Failure>,
+    ) -> Result<(), PipelineError> {
+        let engine = self.engine;
+        let seq = log.as_ref().map_or(self.run.seq, |e| e.seq);
+        let record = RunRecord {
+            pipeline_id: engine.pipeline.id.clone(),
+            run_id: self.run.run_id.to_string(),
+            status,
+            cursor,
+            state,
+            seq,
+            started_at: self.run.started_at,
+            failure,
+        };
+        let mut batch = Batch::new();
+        batch
+            .put(
+                &engine.runs_collection,
+                &self.run.run_id,
+                codec::to_json(&record)?,
+            )
+            .when(Precondition::Version(self.run.version));
+        if let Some(entry) = &log {
+            batch
+                .put(
+                    &engine.log_collection,
+                    &stage_log_key(&self.run.run_id, entry.seq),
+                    codec::to_json(entry)?,
+                )
+                .when(Precondition::Absent);
+        }
+        let checkpoints = engine.store.checkpoints();
+        match &checkpoint {
+            Some(cp) => {
+                checkpoints.write(&mut batch, cp)?;
+            }
+            None if self.run.checkpoint_pending => {
+                checkpoints.clear_in(&mut batch, &engine.pipeline.id, &self.run.run_id)?;
+            }
+            None => {}
+        }
+        tracing::debug!(run = %self.run.run_id, seq, %status, ops = batch.len(), "stage commit");
+        let committed = match engine.store.commit(batch).await {
+            Ok(c) => c,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                return Err(PipelineError::LostOwnership(self.run.run_id.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.run.version = committed
+            .versions
+            .first()
+            .copied()
+            .flatten()
+            .unwrap_or(self.run.version + 1);
+        self.run.seq = seq;
+        self.run.state = record.state;
+        self.run.cursor = record.cursor;
+        self.run.status = status;
+        self.run.checkpoint_pending = checkpoint.is_some();
+        Ok(())
+    }
+}
+
+fn evaluate(
+    stage: &Stage,
+    run_id: &str,
+    state: &Value,
+    namespace: &[String],
+    results: &BTreeMap<String, Value>,
+) -> Route {
+    match &stage.router {
+        None => Route::Advance,
+        Some(router) => router(&RouterInput {
+            run_id,
+            stage_id: &stage.id,
+            state: patch::view(state, namespace),
+            results,
+        }),
+    }
+}
