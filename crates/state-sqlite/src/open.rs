@@ -1,0 +1,133 @@
+//! Opening a database: path checks, the read-only probe, migration, and assembling the
+//! [`Store`].
+
+use crate::connection::{enable_wal, open_writer, Target};
+use crate::db::Db;
+use crate::leases::SqliteLeases;
+use crate::packruns::{SqliteApprovals, SqliteArtifacts, SqliteLogs, SqliteRuns};
+use crate::readers::Readers;
+use crate::records::SqliteRecords;
+use crate::schema::{self, open_error};
+use crate::stats::WriterStats;
+use crate::writer::Writer;
+use berth_core::{Capabilities, Error, OpenOptions, Result, Store};
+use std::path::Path;
+use std::sync::Arc;
+
+/// What a file database declares: persistent, atomic, shared between processes (through
+/// SQLite's file locks), with native pack-run tables.
+pub const CAPABILITIES: Capabilities = Capabilities::new(true, true, true, true);
+
+/// What a private in-memory database declares: gone when closed, not shared.
+pub const MEMORY_CAPABILITIES: Capabilities = Capabilities::new(false, true, false, true);
+
+/// Opens (creating if needed) the berth database at `path`.
+///
+/// Fails without touching the file when it is not a SQLite database or is damaged
+/// ([`Corrupt`](berth_core::Error::Corrupt)), is a SQLite database of another application
+/// (`Corrupt`), has a newer berth schema ([`Unsupported`](berth_core::Error::Unsupported)),
+/// or cannot be written: a read-only file or directory, or a path that cannot be opened, is
+/// [`InvalidInput`](berth_core::Error::InvalidInput) (the caller must pick another path; retrying
+/// does not help). An older schema is upgraded.
+pub async fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Store> {
+    open_with_stats(path, options).await.map(|(store, _)| store)
+}
+
+/// Like [`open`], and also returns the writer's [`WriterStats`].
+pub async fn open_with_stats(
+    path: impl AsRef<Path>,
+    options: OpenOptions,
+) -> Result<(Store, WriterStats)> {
+    let path = path.as_ref();
+    let what = path.display().to_string();
+    let _span = tracing::debug_span!("sqlite.open", path = %what).entered();
+    check_path(path, &what)?;
+    if std::fs::metadata(path)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false)
+    {
+        schema::probe(path)?;
+    }
+    assemble(
+        Target::File(path.to_path_buf()),
+        &what,
+        options,
+        CAPABILITIES,
+    )
+}
+
+/// Opens a new private in-memory database, freed when the last handle is dropped.
+///
+/// It runs the same writer thread and reader pool as a file. The connections share it
+/// through SQLite's `memdb` VFS under a unique name (see `Target::private_memory`); it
+/// uses an in-memory rollback journal instead of WAL, so a reader may briefly wait for a
+/// commit in progress.
+pub async fn open_in_memory(options: OpenOptions) -> Result<Store> {
+    assemble(
+        Target::private_memory(),
+        "in-memory database",
+        options,
+        MEMORY_CAPABILITIES,
+    )
+    .map(|(store, _)| store)
+}
+
+fn check_path(path: &Path, what: &str) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(Error::invalid(
+            "database path",
+            format!("{what} is a directory"),
+        )),
+        // Checked explicitly because a privileged process could otherwise write anyway.
+        Ok(meta) if meta.permissions().readonly() => Err(Error::invalid(
+            "database path",
+            format!("{what} is read-only"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn assemble(
+    target: Target,
+    what: &str,
+    options: OpenOptions,
+    capabilities: Capabilities,
+) -> Result<(Store, WriterStats)> {
+    let conn = open_writer(&target, options.durability).map_err(|e| open_error(what, e))?;
+    if conn.is_readonly("main").unwrap_or(false) {
+        return Err(Error::invalid(
+            "database path",
+            format!("{what} can only be opened read-only"),
+        ));
+    }
+    enable_wal(&conn, &target).map_err(|e| match e {
+        Error::Backend { .. } => Error::invalid(
+            "database path",
+            format!("{what} cannot be switched to WAL: {e}"),
+        ),
+        other => other,
+    })?;
+    schema::migrate(&conn, what)?;
+    let stats = WriterStats::default();
+    let writer = Writer::start(conn, stats.clone())?;
+    let db = Arc::new(Db {
+        readers: Readers::new(target),
+        writer,
+        clock: options.clock.clone(),
+    });
+    let store = Store::builder(
+        "sqlite",
+        Arc::new(SqliteRecords::new(db.clone())),
+        Arc::new(SqliteLeases::new(db.clone())),
+        capabilities,
+        options,
+    )
+    .pack_runs(
+        Arc::new(SqliteRuns::new(db.clone())),
+        Arc::new(SqliteLogs::new(db.clone())),
+        Arc::new(SqliteArtifacts::new(db.clone())),
+        Arc::new(SqliteApprovals::new(db)),
+    )
+    .build();
+    Ok((store, stats))
+}

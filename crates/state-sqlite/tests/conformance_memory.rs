@@ -1,0 +1,24 @@
+//! The whole conformance suite on a private in-memory SQLite database (each open is new).
+
+use async_trait::async_trait;
+use berth_core::testkit::{Backend, Location};
+use berth_core::{OpenOptions, Result, Store};
+
+struct SqliteMemory;
+struct Fresh;
+
+#[async_trait]
+impl Backend for SqliteMemory {
+    async fn create(&self) -> Box<dyn Location> {
+        Box::new(Fresh)
+    }
+}
+
+#[async_trait]
+impl Location for Fresh {
+    async fn open(&self, options: OpenOptions) -> Result<Store> {
+        berth_state_sqlite::open_in_memory(options).await
+    }
+}
+
+berth_core::conformance_tests!(SqliteMemory);
