@@ -1,0 +1,64 @@
+//! berth-runner-storage: runners, shard leases kept alive, and shard assignment, with no
+//! split brain.
+//!
+//! Cluster sharding needs every entity to run on exactly one runner. This crate gives:
+//!
+//! - typed values: [`RunnerAddress`] (`host:port`), [`Runner`] (address, shard groups,
+//!   weight), [`ShardId`] (`group:n`) with [`ShardId::for_entity`], and [`MachineId`];
+//! - [`RunnerStorage`]: the registry (register, unregister, runners with health, set health)
+//!   and shard leases with fencing tokens (acquire, refresh, release, release all) over any
+//!   backend's [`LeaseStore`](berth_core::LeaseStore);
+//! - [`assignment`]: weighted rendezvous hashing of each group's shards onto healthy runners;
+//! - [`ShardKeeper`]: a task per runner that keeps its assigned shards, and that stops
+//!   believing in a shard before its lease can lapse when storage fails or hangs.
+//!
+//! A shard keeper narrows the window in which two runners act on one shard to nothing on its
+//! side; the fencing token closes it on the storage side: put the token of the lease in a
+//! [`Fence`](berth_core::Precondition::Fence) precondition and the store rejects the write once
+//! another runner has taken the shard.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use berth_core::{Batch, ErrorKind, OpenOptions};
+//! use berth_runner_storage::{Runner, RunnerStorage, ShardId};
+//!
+//! let store = berth_state_memory::open(OpenOptions::default());
+//! let storage = RunnerStorage::from_store(&store);
+//! let runner = Runner::new("10.0.0.1:34431".parse()?);
+//! storage.register(&runner, true).await?;
+//!
+//! // The entity's shard, and its lease.
+//! let shard = ShardId::for_entity("default", "order-1017", 300)?;
+//! let lease = storage.acquire(runner.address(), [&shard]).await?.remove(0);
+//!
+//! // A write that applies only while this grant of the shard is held.
+//! let mut batch = Batch::new();
+//! batch.put("orders", "order-1017", serde_json::json!({"state": "paid"})).when(lease.fence());
+//! store.commit(batch.clone()).await?;
+//!
+//! // Once released (or taken over), the same fenced write is refused.
+//! storage.release(runner.address(), &shard).await?;
+//! let refused = store.commit(batch).await.unwrap_err();
+//! assert_eq!(refused.kind(), ErrorKind::StaleFence);
+//! # Ok(()) }
+//! ```
+
+mod address;
+pub mod assignment;
+mod hash;
+mod keeper;
+mod lease;
+mod runner;
+mod service;
+mod shard;
+
+pub use address::{AddressError, RunnerAddress};
+pub use berth_core::MachineId;
+pub use hash::stable_hash;
+pub use keeper::{
+    HeldShard, HeldShards, KeeperConfig, KeeperState, LossReason, ShardEvent, ShardKeeper,
+};
+pub use lease::ShardLease;
+pub use runner::{RegisteredRunner, Runner};
+pub use service::{RunnerStorage, DEFAULT_TTL};
+pub use shard::{ShardId, ShardIdError, DEFAULT_GROUP, DEFAULT_SHARDS_PER_GROUP};
