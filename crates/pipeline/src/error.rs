@@ -26,6 +26,9 @@ pub enum PipelineError {
         /// Its stored status.
         status: String,
     },
+    /// A run with this id already exists.
+    #[error("run {0} already exists")]
+    RunExists(String),
     /// The run is being executed by this engine right now.
     #[error("run {0} is already running")]
     AlreadyRunning(String),

@@ -8,6 +8,11 @@
 //! or [`Route::Pause`]. A stage may also run child pipelines ([`SubPipeline`]) that share
 //! the run's state under a namespace.
 //!
+//! State is JSON ([`serde_json::Value`]) or any serde type: [`Engine::start_typed`],
+//! [`StepContext::state_as`] and [`RunReport::state_as`] convert at the edges. Patches merge
+//! deeply: objects key by key, arrays replace, `null` deletes a key (see [`patch`]). The
+//! stored layout (run records, stage log, checkpoints) is described in [`record`].
+//!
 //! Guarantees, on any berth backend (the engine only sees [`berth_core::Store`]):
 //!
 //! - **Stage atomicity.** A stage's patches, the run's cursor and status, a stage log entry
@@ -66,11 +71,15 @@
 //! ```
 
 mod address;
+mod builder;
+mod commit;
 mod context;
 mod definition;
 mod engine;
 mod error;
 mod events;
+mod inner;
+mod manage;
 mod outcome;
 pub mod patch;
 pub mod record;
@@ -82,9 +91,10 @@ mod scope;
 mod step;
 
 pub use address::{ChildAddress, ResumeAddress};
+pub use builder::{EngineBuilder, DEFAULT_PAUSE_TIMEOUT};
 pub use context::StepContext;
 pub use definition::{Action, Pipeline, Stage, Step, SubPipeline};
-pub use engine::{Engine, EngineBuilder, PausedRun, StartOptions, DEFAULT_PAUSE_TIMEOUT};
+pub use engine::{Engine, PausedRun, StartOptions};
 pub use error::{PipelineError, StepError};
 pub use events::{Event, EventKind, PathNode, ResumeSource};
 pub use outcome::{Cause, Failure, Outcome, RunReport};

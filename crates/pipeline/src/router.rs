@@ -68,7 +68,8 @@ pub struct RouterInput<'a> {
     pub stage_id: &'a str,
     /// The state with this stage's patches applied (inside a sub-pipeline: its namespace).
     pub state: &'a Value,
-    /// Each step's patch, by step id.
+    /// Each step's patch, by step id; for a stage with sub-pipelines (routed after they
+    /// joined), each child's state, by namespace.
     pub results: &'a BTreeMap<String, Value>,
 }
 

@@ -153,7 +153,7 @@ async fn entry_address_and_empty_pipeline() {
             ..StartOptions::default()
         })
         .await;
-    assert!(matches!(again, Err(PipelineError::LostOwnership(_))));
+    assert!(matches!(again, Err(PipelineError::RunExists(_))));
 
     let empty = Engine::new(store, Pipeline::new("empty")).unwrap();
     let report = empty.start(json!({"k": 1})).await.unwrap();
