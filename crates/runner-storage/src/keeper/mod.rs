@@ -30,6 +30,10 @@ use tracing::Instrument;
 /// again it releases everything and starts over. [`shutdown`](Self::shutdown) (or dropping
 /// the handle) releases every shard and unregisters the runner.
 ///
+/// One keeper per address at a time: leases are owned by address, so a keeper that starts
+/// where an earlier process at the same address left leases (it crashed, or is frozen) does
+/// not adopt or release them; it takes those shards only after they lapse, with new tokens.
+///
 /// Acting on a shard is safe only while [`HeldShards::token`] returns its token, and writes
 /// should carry that token as a [`Fence`](berth_core::Precondition::Fence) so that a write
 /// delayed past the lease is rejected by the store.
@@ -67,6 +71,8 @@ impl ShardKeeper {
             state: KeeperState::Registering,
             machine_id: None,
             rounds: 0,
+            inherited: Default::default(),
+            scanned: false,
         };
         let span = tracing::info_span!("shard_keeper", address = %address);
         let task = runtime.spawn(keeper.run().instrument(span));

@@ -9,16 +9,18 @@
 use super::config::KeeperConfig;
 use super::event::{KeeperState, LossReason, ShardEvent};
 use super::held::{HeldShard, HeldShards};
+use crate::address::RunnerAddress;
 use crate::assignment;
 use crate::lease::ShardLease;
 use crate::runner::Runner;
 use crate::service::RunnerStorage;
 use crate::shard::ShardId;
 use berth_core::{Error, MachineId, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// Why a phase stopped early.
@@ -50,6 +52,25 @@ async fn bounded<T>(
     }
 }
 
+/// Releases `shards` one call each, all at once: the contract has no bulk release, and
+/// concurrent calls let a backend that group-commits (SQLite) write them together.
+async fn release_each(
+    storage: &RunnerStorage,
+    me: &RunnerAddress,
+    shards: Vec<ShardId>,
+) -> Result<()> {
+    let mut calls = JoinSet::new();
+    for shard in shards {
+        let (storage, me) = (storage.clone(), me.clone());
+        calls.spawn(async move { storage.release(&me, &shard).await });
+    }
+    // Dropping the set on timeout aborts the calls still running.
+    while let Some(joined) = calls.join_next().await {
+        joined.map_err(|e| Error::backend_msg(format!("release task ended: {e}"), true))??;
+    }
+    Ok(())
+}
+
 /// Resolves once shutdown is asked for or the handle is gone.
 async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
     // Err means the handle was dropped, which also asks for shutdown.
@@ -74,6 +95,12 @@ pub(crate) struct Keeper {
     pub(crate) state: KeeperState,
     pub(crate) machine_id: Option<MachineId>,
     pub(crate) rounds: u64,
+    /// Leases found under this runner's address when the keeper started: a predecessor's
+    /// (a crashed, or frozen, earlier process at the same address), never adopted, never
+    /// released; only taken anew once they lapse, with a new token.
+    pub(crate) inherited: BTreeSet<ShardId>,
+    /// Whether the predecessor's leases have been looked up.
+    pub(crate) scanned: bool,
 }
 
 impl Keeper {
@@ -237,7 +264,26 @@ impl Keeper {
                 Ok(id) => {
                     tracing::info!(machine_id = id.0, "runner registered");
                     self.machine_id = Some(id);
-                    return Ok(());
+                    if self.scanned {
+                        return Ok(());
+                    }
+                    let me = self.runner.address().clone();
+                    match bounded("held_by", self.call_timeout(), storage.held_by(&me)).await {
+                        Ok(found) => {
+                            self.inherited = found.into_iter().map(|l| l.shard).collect();
+                            self.scanned = true;
+                            if !self.inherited.is_empty() {
+                                tracing::warn!(
+                                    shards = self.inherited.len(),
+                                    "leases of an earlier process at this address; waiting for them to lapse"
+                                );
+                            }
+                            return Ok(());
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reading held leases failed; retrying")
+                        }
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "registering failed; retrying"),
             }
@@ -300,14 +346,21 @@ impl Keeper {
         if !surplus.is_empty() {
             // Withdrawn before the release is sent, so the next holder cannot overlap.
             self.lose(&surplus, LossReason::Rebalanced);
-            for shard in &surplus {
-                let budget = self.budget()?;
-                bounded("release", budget, storage.release(&me, shard)).await?;
-            }
+            let budget = self.budget()?;
+            bounded("release", budget, release_each(&storage, &me, surplus)).await?;
+        }
+        if !self.inherited.is_empty() {
+            let budget = self.budget()?;
+            let live: BTreeSet<ShardId> = bounded("held_by", budget, storage.held_by(&me))
+                .await?
+                .into_iter()
+                .map(|l| l.shard)
+                .collect();
+            self.inherited.retain(|s| live.contains(s));
         }
         let wanted: Vec<ShardId> = assigned
             .into_iter()
-            .filter(|s| !self.held.contains_key(s))
+            .filter(|s| !self.held.contains_key(s) && !self.inherited.contains(s))
             .collect();
         if !wanted.is_empty() {
             let budget = self.budget()?;
@@ -386,7 +439,7 @@ impl Keeper {
             let storage = self.storage.clone();
             let timeout = self.call_timeout();
             let answered = match bounded("probe", timeout, storage.runners()).await {
-                Ok(_) => bounded("release_all", timeout, storage.release_all(&me)).await,
+                Ok(_) => bounded("release", timeout, self.release_ours(&storage, &me)).await,
                 Err(e) => Err(e),
             };
             match answered {
@@ -401,13 +454,29 @@ impl Keeper {
         }
     }
 
+    /// Releases every lease under this runner's address except a predecessor's (whose holder
+    /// may still believe in them until they lapse).
+    async fn release_ours(&self, storage: &RunnerStorage, me: &RunnerAddress) -> Result<()> {
+        if self.inherited.is_empty() {
+            return storage.release_all(me).await;
+        }
+        let ours: Vec<ShardId> = storage
+            .held_by(me)
+            .await?
+            .into_iter()
+            .map(|l| l.shard)
+            .filter(|s| !self.inherited.contains(s))
+            .collect();
+        release_each(storage, me, ours).await
+    }
+
     /// Graceful end: withdraws everything, releases it and unregisters.
     async fn finish(mut self) -> Result<()> {
         self.lose_all(LossReason::Shutdown);
         let storage = self.storage.clone();
         let me = self.runner.address().clone();
         let timeout = self.call_timeout();
-        let released = bounded("release_all", timeout, storage.release_all(&me)).await;
+        let released = bounded("release", timeout, self.release_ours(&storage, &me)).await;
         let unregistered = bounded("unregister", timeout, storage.unregister(&me)).await;
         self.set_state(KeeperState::Stopped);
         tracing::info!("shard keeper stopped");

@@ -2,6 +2,8 @@
 //! checker of shard beliefs.
 #![allow(dead_code)]
 
+pub mod cases;
+
 use async_trait::async_trait;
 use berth_core::{Clock, Lease, LeaseStore, MachineId, Result, RunnerEntry, Timestamp};
 use berth_runner_storage::{ShardEvent, ShardId};
