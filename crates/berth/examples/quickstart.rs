@@ -6,8 +6,8 @@ use berth::{Batch, Checkpoint, ErrorKind, Precondition, Scan};
 use serde_json::json;
 use std::time::Duration;
 
-/// The store the tour uses when no URL is given.
-const DEFAULT_URL: &str = "memory://";
+/// The store the tour uses when no URL is given: an SQLite file in the working directory.
+const DEFAULT_URL: &str = "sqlite:berth.db";
 
 #[tokio::main]
 async fn main() -> berth::Result<()> {

@@ -7,6 +7,8 @@
 //! | URL | feature | backend |
 //! |---|---|---|
 //! | `memory:` or `memory://` | `memory` (default) | in process, nothing persists |
+//! | `sqlite:PATH`, `sqlite::memory:` | `sqlite` (default) | embedded SQLite file (WAL), shared by processes |
+//! | `sled:PATH` | `sled` | embedded sled directory, one process at a time |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> berth::Result<()> {
@@ -41,6 +43,12 @@ pub async fn open_with(url: &str, options: OpenOptions) -> Result<Store> {
     match location {
         #[cfg(feature = "memory")]
         Location::Memory => Ok(berth_state_memory::open(options)),
+        #[cfg(feature = "sqlite")]
+        Location::Sqlite(path) => berth_state_sqlite::open(path, options).await,
+        #[cfg(feature = "sqlite")]
+        Location::SqliteMemory => berth_state_sqlite::open_in_memory(options).await,
+        #[cfg(feature = "sled")]
+        Location::Sled(path) => berth_state_sled::open(path, options).await,
         #[allow(unreachable_patterns)]
         other => {
             let _ = options;

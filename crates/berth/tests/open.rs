@@ -29,3 +29,36 @@ async fn unknown_scheme_and_malformed_url_are_invalid_input() {
         assert!(err.to_string().contains("url"), "{err}");
     }
 }
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_url_persists_across_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("berth.db").display());
+    {
+        let store = berth::open(&url).await.unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        let mut batch = berth::Batch::new();
+        batch.put("c", "k", serde_json::json!("kept"));
+        store.commit(batch).await.unwrap();
+    }
+    let store = berth::open(&url).await.unwrap();
+    let got = store.records().get("c", "k").await.unwrap().unwrap();
+    assert_eq!(got.value, serde_json::json!("kept"));
+    let private = berth::open("sqlite::memory:").await.unwrap();
+    assert!(private.records().get("c", "k").await.unwrap().is_none());
+}
+
+#[cfg(feature = "sled")]
+#[tokio::test]
+async fn sled_url_opens_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sled:{}", dir.path().join("db").display());
+    let store = berth::open(&url).await.unwrap();
+    assert_eq!(store.backend(), "sled");
+    let mut batch = berth::Batch::new();
+    batch.put("c", "k", serde_json::json!(1));
+    store.commit(batch).await.unwrap();
+    assert_eq!(store.records().count("c", "").await.unwrap(), 1);
+}
+
