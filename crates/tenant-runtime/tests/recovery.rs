@@ -1,0 +1,150 @@
+//! A restarted host (a new runtime on the same store) adopts live tenants, stops orphans,
+//! forgets dead ones and keeps back-off — real processes.
+
+mod common;
+
+use berth_tenant_runtime::{Error, ExitReason, ProcessState, Recovery, TenantRecord, Transition};
+use common::{alive, get, runtime, Ev, Harness};
+use std::time::Duration;
+
+async fn record(h: &Harness, key: &str) -> Option<TenantRecord> {
+    h.store
+        .collection::<TenantRecord>("tenant-runtime")
+        .unwrap()
+        .get(key)
+        .await
+        .unwrap()
+        .map(|i| i.value)
+}
+
+async fn wait_record(h: &Harness, key: &str, f: impl Fn(&TenantRecord) -> bool) -> TenantRecord {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(r) = record(h, key).await.filter(|r| f(r)) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("record never reached the expected state")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_runtime_adopts_live_tenants_kills_orphans_and_keeps_backoff() {
+    let h = Harness::new();
+    h.tenant("live", &[]);
+    h.tenant("half", &[("TENANT_NEVER_READY", "1")]);
+    h.tenant("gone", &[]);
+    h.tenant("broken", &[("TENANT_EXIT_AT_START", "1")]);
+    let (mut options, mut events) = h.options();
+    options.readiness_timeout = Duration::from_secs(20);
+    let first = runtime(options).await;
+
+    let live = first.ensure("live").await.unwrap();
+    let gone = first.ensure("gone").await.unwrap();
+    assert!(first.ensure("broken").await.is_err());
+    tokio::spawn({
+        let rt = first.clone();
+        async move { rt.ensure("half").await }
+    });
+    let half = wait_record(&h, "half", |r| r.process.is_some()).await;
+    let half = half.process.unwrap();
+    assert_eq!(half.state, ProcessState::Starting);
+    let stored = record(&h, "live").await.unwrap().process.unwrap();
+    assert_eq!(
+        (stored.pid, stored.port, stored.state),
+        (live.pid, live.port, ProcessState::Running)
+    );
+
+    // The host "dies": nothing is stopped, the records stay.
+    first.abandon();
+    assert!(alive(live.pid) && alive(half.pid) && alive(gone.pid));
+    // One child dies while no host watches.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(gone.pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while alive(gone.pid) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    events.clear();
+
+    let (options, mut events) = h.options();
+    let second = runtime(options).await;
+    // Orphans are stopped before `new` returns.
+    assert!(!alive(half.pid), "the half-started orphan survived");
+    let transitions = events.transitions();
+    assert!(transitions.contains(&Transition::Adopted {
+        key: "live".into(),
+        pid: live.pid,
+        port: live.port
+    }));
+    assert!(transitions.iter().any(|t| matches!(t,
+        Transition::Exit { key, reason: ExitReason::Orphaned, .. } if key == "half")));
+    assert!(record(&h, "gone").await.unwrap().process.is_none());
+    assert_eq!(record(&h, "live").await.unwrap().totals.spawns, 1);
+
+    let again = second.ensure("live").await.unwrap();
+    assert_eq!(again.pid, live.pid, "adopted, not respawned");
+    assert_eq!(get(again.port).await, format!("ok pid={}\n", live.pid));
+    assert!(matches!(
+        second.ensure("broken").await,
+        Err(Error::BackingOff { attempt: 1, .. })
+    ));
+    let m = second.metrics();
+    assert_eq!((m.adopted, m.total_spawns, m.stats.running), (1, 0, 1));
+
+    // The adopted tenant is supervised like any other.
+    second.kill("live").await;
+    assert!(!alive(live.pid));
+    let reason = events
+        .wait(|e| match e {
+            Ev::T(Transition::Exit { key, reason, .. }) if key == "live" => Some(*reason),
+            _ => None,
+        })
+        .await;
+    assert_eq!(reason, ExitReason::Killed);
+    assert!(record(&h, "live").await.unwrap().process.is_none());
+    second.dispose().await;
+    h.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_all_recovery_stops_every_recorded_process() {
+    let h = Harness::new();
+    h.tenant(
+        "a",
+        &[("TENANT_IGNORE_SIGTERM", "1"), ("TENANT_GRANDCHILD", "1")],
+    );
+    let (options, mut events) = h.options();
+    let first = runtime(options).await;
+    let a = first.ensure("a").await.unwrap();
+    let grandchild = events
+        .wait(|e| match e {
+            Ev::L(l) => l.line.strip_prefix("grandchild pid=")?.parse::<u32>().ok(),
+            _ => None,
+        })
+        .await;
+    first.abandon();
+
+    let (mut options, mut events) = h.options();
+    options.recovery = Recovery::KillAll;
+    let second = runtime(options).await;
+    assert!(!alive(a.pid) && !alive(grandchild));
+    let reason = events
+        .wait(|e| match e {
+            Ev::T(Transition::Exit { reason, .. }) => Some(*reason),
+            _ => None,
+        })
+        .await;
+    assert_eq!(reason, ExitReason::Orphaned);
+    assert_eq!(second.stats().running, 0);
+    second.dispose().await;
+    h.assert_no_leaks();
+}
