@@ -1,7 +1,6 @@
 //! One open sled database: its trees and how a write is made durable.
 
 use crate::errors::from_sled;
-use crate::registry::Registration;
 use berth_core::{Durability, Error, Result};
 use std::fs::File;
 
@@ -20,10 +19,7 @@ pub(crate) const FORMAT: &[u8] = b"berth-sled/1";
 /// Meta key of the last machine id handed out.
 pub(crate) const LAST_MACHINE_ID: &[u8] = b"last_machine_id";
 
-/// An open database shared by every handle on its directory in this process.
-///
-/// Fields drop in order: the trees and the `Db` first (sled flushes and releases its
-/// directory lock), the registration last (which lets a waiting opener proceed).
+/// An open database: berth's trees in one sled `Db`.
 pub(crate) struct Database {
     pub db: sled::Db,
     pub records: sled::Tree,
@@ -32,12 +28,11 @@ pub(crate) struct Database {
     pub meta: sled::Tree,
     /// A second descriptor on sled's data file, used only to `fsync` it.
     data_file: File,
-    _registration: Registration,
 }
 
 impl Database {
     /// Opens berth's trees in `db`.
-    pub fn new(db: sled::Db, data_file: File, registration: Registration) -> Result<Self> {
+    pub fn new(db: sled::Db, data_file: File) -> Result<Self> {
         let tree = |name: &str| db.open_tree(name).map_err(from_sled);
         Ok(Database {
             records: tree(RECORDS)?,
@@ -46,7 +41,6 @@ impl Database {
             meta: tree(META)?,
             db,
             data_file,
-            _registration: registration,
         })
     }
 

@@ -9,6 +9,7 @@ use crate::commit::abort;
 use crate::database::Database;
 use crate::encoding::{decode_lease, encode_lease, shard_name, LeaseSlot};
 use crate::errors::{from_sled, from_transaction};
+use crate::registry::Shared;
 use crate::runners;
 use async_trait::async_trait;
 use berth_core::{
@@ -21,13 +22,13 @@ use std::time::Duration;
 
 /// The sled backend's [`LeaseStore`].
 pub struct SledLeases {
-    db: Arc<Database>,
+    db: Arc<Shared>,
     clock: SharedClock,
     durability: Durability,
 }
 
 impl SledLeases {
-    pub(crate) fn new(db: Arc<Database>, clock: SharedClock, durability: Durability) -> Self {
+    pub(crate) fn new(db: Arc<Shared>, clock: SharedClock, durability: Durability) -> Self {
         SledLeases {
             db,
             clock,

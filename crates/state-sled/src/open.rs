@@ -2,33 +2,36 @@
 
 use crate::database::{Database, FORMAT, FORMAT_KEY, META};
 use crate::errors::{from_join, from_sled};
-use crate::layout::{inspect, Layout};
-use crate::registry::{self, Registration};
+use crate::layout::{inspect, Layout, MARKER, MARKER_TEXT};
+use crate::registry::{self, Shared};
 use berth_core::{Error, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Opens (or shares) the database at `path`, off the async runtime's threads.
-pub(crate) async fn open_database(path: PathBuf) -> Result<Arc<Database>> {
+pub(crate) async fn open_database(path: PathBuf) -> Result<Arc<Shared>> {
     tokio::task::spawn_blocking(move || open_blocking(&path))
         .await
         .map_err(from_join)?
 }
 
-fn open_blocking(path: &Path) -> Result<Arc<Database>> {
+fn open_blocking(path: &Path) -> Result<Arc<Shared>> {
     let _span = tracing::debug_span!("sled open", path = %path.display()).entered();
     let layout = inspect(path)?;
     if layout == Layout::Fresh {
+        // Mark the directory as berth's before sled writes anything into it.
         fs::create_dir_all(path)
+            .and_then(|()| fs::write(path.join(MARKER), MARKER_TEXT))
+            .and_then(|()| fs::File::open(path)?.sync_all())
             .map_err(|e| Error::backend(format!("cannot create {}", path.display()), false, e))?;
     }
     let key = fs::canonicalize(path)
         .map_err(|e| Error::backend(format!("cannot resolve {}", path.display()), false, e))?;
-    registry::get_or_open(&key, |registration| open_sled(&key, registration))
+    registry::get_or_open(&key, || open_sled(&key))
 }
 
-fn open_sled(path: &Path, registration: Registration) -> Result<Database> {
+fn open_sled(path: &Path) -> Result<Database> {
     // Inspect again under the registry lock: the directory may have changed since.
     let layout = inspect(path)?;
     let db = sled::Config::new().path(path).open().map_err(from_sled)?;
@@ -37,7 +40,7 @@ fn open_sled(path: &Path, registration: Registration) -> Result<Database> {
     }
     let data_file = fs::File::open(path.join("db"))
         .map_err(|e| Error::backend("cannot open sled's data file", false, e))?;
-    let database = Database::new(db, data_file, registration)?;
+    let database = Database::new(db, data_file)?;
     if database.meta.get(FORMAT_KEY).map_err(from_sled)?.is_none() {
         database
             .meta
@@ -48,10 +51,10 @@ fn open_sled(path: &Path, registration: Registration) -> Result<Database> {
     Ok(database)
 }
 
-/// Refuses a sled database that is not berth's, before any of berth's trees is created.
+/// Checks berth's format marker inside an existing database.
 ///
-/// A database without the marker is accepted only if it holds nothing at all: that is one
-/// this crate created and that died before the marker was written.
+/// A database without it is accepted only if it holds nothing at all: one this crate
+/// created and that died before the marker was written.
 fn check_format(db: &sled::Db) -> Result<()> {
     let names = db.tree_names();
     if names.iter().any(|name| name.as_ref() == META.as_bytes()) {
@@ -70,7 +73,7 @@ fn check_format(db: &sled::Db) -> Result<()> {
     for name in names {
         if !db.open_tree(&name).map_err(from_sled)?.is_empty() {
             return Err(Error::Corrupt(
-                "a sled database, but not one written by berth".into(),
+                "berth's format marker is missing from a database that holds data".into(),
             ));
         }
     }

@@ -2,9 +2,9 @@
 
 use crate::blocking::{run, Cost, INLINE_KEYS, INLINE_SCAN};
 use crate::commit::apply;
-use crate::database::Database;
 use crate::encoding::{decode_record, record_key, user_key};
 use crate::errors::{from_sled, from_transaction};
+use crate::registry::Shared;
 use berth_core::{
     limits, Batch, Committed, Durability, Error, OpKind, Record, RecordStore, Result, Scan,
     SharedClock,
@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 /// The sled backend's [`RecordStore`].
 pub struct SledRecords {
-    db: Arc<Database>,
+    db: Arc<Shared>,
     clock: SharedClock,
     durability: Durability,
 }
 
 impl SledRecords {
-    pub(crate) fn new(db: Arc<Database>, clock: SharedClock, durability: Durability) -> Self {
+    pub(crate) fn new(db: Arc<Shared>, clock: SharedClock, durability: Durability) -> Self {
         SledRecords {
             db,
             clock,

@@ -9,11 +9,12 @@ use crate::database::Database;
 use berth_core::Result;
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-static OPEN: Mutex<BTreeMap<PathBuf, Weak<Database>>> = Mutex::new(BTreeMap::new());
+static OPEN: Mutex<BTreeMap<PathBuf, Weak<Shared>>> = Mutex::new(BTreeMap::new());
 static CLOSED: Condvar = Condvar::new();
 
 /// Returns the database open at `key`, or opens one with `open` and registers it.
@@ -22,8 +23,8 @@ static CLOSED: Condvar = Condvar::new();
 /// reach sled's file lock.
 pub(crate) fn get_or_open(
     key: &Path,
-    open: impl FnOnce(Registration) -> Result<Database>,
-) -> Result<Arc<Database>> {
+    open: impl FnOnce() -> Result<Database>,
+) -> Result<Arc<Shared>> {
     let mut open_dbs = OPEN.lock();
     loop {
         match open_dbs.get(key).map(Weak::upgrade) {
@@ -38,16 +39,37 @@ pub(crate) fn get_or_open(
             None => break,
         }
     }
-    let db = Arc::new(open(Registration {
-        key: key.to_path_buf(),
-    })?);
+    // A failed open drops its half-built database here, with no registration to undo.
+    let db = Arc::new(Shared {
+        db: open()?,
+        _registration: Registration {
+            key: key.to_path_buf(),
+        },
+    });
     open_dbs.insert(key.to_path_buf(), Arc::downgrade(&db));
     Ok(db)
 }
 
-/// Held by a [`Database`] as its last field: dropping it means sled has been closed.
+/// A registered database, shared by every handle on its directory in this process.
+///
+/// Fields drop in order: the database first (sled flushes and releases its directory lock),
+/// the registration last (which lets a waiting opener proceed).
+pub(crate) struct Shared {
+    db: Database,
+    _registration: Registration,
+}
+
+impl Deref for Shared {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        &self.db
+    }
+}
+
+/// Removes the registry entry once the database before it has been dropped.
 #[derive(Debug)]
-pub(crate) struct Registration {
+struct Registration {
     key: PathBuf,
 }
 
