@@ -1,0 +1,110 @@
+//! [`ArtifactStore`] on `pack_artifacts`, one document per (runId, name).
+
+use super::doc::{from_doc, to_doc};
+use crate::errors::{ctx, is_duplicate_key};
+use crate::schema::Role;
+use crate::shared::{collect, Shared};
+use async_trait::async_trait;
+use berth_core::limits::validate_key;
+use berth_core::packrun::{validate_run_id, Artifact, ArtifactStore};
+use berth_core::{Error, Result};
+use mongodb::bson::{doc, Document};
+use tracing::Instrument;
+
+const DATES: &[&str] = &["capturedAt"];
+/// Upserts retried after racing a concurrent first record of the same (run, name).
+const RECORD_ATTEMPTS: usize = 3;
+
+fn decode(d: Document) -> Result<Artifact> {
+    from_doc(d, DATES, None, "artifact")
+}
+
+/// The MongoDB backend's native [`ArtifactStore`].
+#[derive(Debug, Clone)]
+pub struct MongoArtifacts {
+    shared: Shared,
+}
+
+impl MongoArtifacts {
+    pub(crate) fn new(shared: Shared) -> Self {
+        MongoArtifacts { shared }
+    }
+
+    async fn record_inner(&self, artifact: &Artifact) -> Result<()> {
+        let fields = to_doc(artifact, DATES, "artifact")?;
+        let filter = doc! {"runId": &artifact.run_id, "name": &artifact.name};
+        for _ in 0..RECORD_ATTEMPTS {
+            let done = self
+                .shared
+                .coll(Role::Artifacts)
+                .replace_one(filter.clone(), fields.clone())
+                .upsert(true)
+                .await;
+            match done {
+                Ok(_) => return Ok(()),
+                // Two first records of one output raced; the loser replaces the winner's.
+                Err(e) if is_duplicate_key(&e) => continue,
+                Err(e) => return Err(ctx("record artifact")(e)),
+            }
+        }
+        Err(Error::backend_msg(
+            "recording an artifact kept racing",
+            true,
+        ))
+    }
+}
+
+#[async_trait]
+impl ArtifactStore for MongoArtifacts {
+    async fn record(&self, artifact: Artifact) -> Result<()> {
+        validate_run_id(&artifact.run_id)?;
+        validate_key(&artifact.name)?;
+        let span = tracing::debug_span!("mongo.artifacts.record", run = %artifact.run_id, name = %artifact.name);
+        self.shared
+            .deadline("record artifact", self.record_inner(&artifact))
+            .instrument(span)
+            .await
+    }
+
+    async fn get(&self, run: &str, name: &str) -> Result<Option<Artifact>> {
+        validate_run_id(run)?;
+        validate_key(name)?;
+        let span = tracing::debug_span!("mongo.artifacts.get", run, name);
+        let fut = async {
+            let found = self
+                .shared
+                .coll(Role::Artifacts)
+                .find_one(doc! {"runId": run, "name": name})
+                .await
+                .map_err(ctx("read artifact"))?;
+            found.map(decode).transpose()
+        };
+        self.shared
+            .deadline("get artifact", fut)
+            .instrument(span)
+            .await
+    }
+
+    async fn list(&self, run: &str) -> Result<Vec<Artifact>> {
+        validate_run_id(run)?;
+        let span = tracing::debug_span!("mongo.artifacts.list", run);
+        let fut = async {
+            let cursor = self
+                .shared
+                .coll(Role::Artifacts)
+                .find(doc! {"runId": run})
+                .sort(doc! {"runId": 1, "name": 1})
+                .await
+                .map_err(ctx("list artifacts"))?;
+            collect(cursor, "list artifacts")
+                .await?
+                .into_iter()
+                .map(decode)
+                .collect()
+        };
+        self.shared
+            .deadline("list artifacts", fut)
+            .instrument(span)
+            .await
+    }
+}
