@@ -1,5 +1,6 @@
 //! Pipeline, stage and step definitions.
 
+use crate::address::ResumeAddress;
 use crate::context::StepContext;
 use crate::error::{PipelineError, StepError};
 use crate::retry::RetryPolicy;
@@ -225,6 +226,39 @@ impl Pipeline {
         self.stages.iter().position(|s| s.id == id)
     }
 
+    /// Checks that `address` names a stage (and step, and sub-pipeline, recursively) of
+    /// this pipeline; the error says what is missing.
+    pub fn check_address(&self, address: &ResumeAddress) -> Result<(), String> {
+        let Some(idx) = self.index_of(&address.stage) else {
+            return Err(format!(
+                "pipeline {} has no stage {}",
+                self.id, address.stage
+            ));
+        };
+        let stage = &self.stages[idx];
+        if let Some(step) = &address.step {
+            if !stage.steps.iter().any(|s| &s.id == step) {
+                return Err(format!("stage {} has no step {step}", stage.id));
+            }
+        }
+        if let Some(child) = &address.child {
+            let Some(sub) = stage
+                .sub_pipelines
+                .iter()
+                .find(|c| c.namespace == child.namespace)
+            else {
+                return Err(format!(
+                    "stage {} has no sub-pipeline {}",
+                    stage.id, child.namespace
+                ));
+            };
+            if let Some(at) = &child.at {
+                sub.pipeline.check_address(at)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Checks ids (non-empty, unique, no `/` or control characters) here and in every child.
     pub fn validate(&self) -> Result<(), PipelineError> {
         check_id("pipeline", &self.id)?;
@@ -316,5 +350,31 @@ mod tests {
             .stage(Stage::new("a").step(noop("x")))
             .validate()
             .is_ok());
+    }
+
+    #[test]
+    fn addresses_are_checked_recursively() {
+        let p = Pipeline::new("p").stage(
+            Stage::new("a")
+                .step(noop("x"))
+                .sub_pipeline("kid", Pipeline::new("c").stage(Stage::new("inner"))),
+        );
+        assert!(p.check_address(&ResumeAddress::step("a", "x")).is_ok());
+        assert!(p.check_address(&ResumeAddress::step("a", "y")).is_err());
+        assert!(p.check_address(&ResumeAddress::stage("b")).is_err());
+        let inner = Some(ResumeAddress::stage("inner"));
+        assert!(p
+            .check_address(&ResumeAddress::in_child("a", "kid", inner))
+            .is_ok());
+        assert!(p
+            .check_address(&ResumeAddress::in_child("a", "kid", None))
+            .is_ok());
+        let wrong = Some(ResumeAddress::stage("nope"));
+        assert!(p
+            .check_address(&ResumeAddress::in_child("a", "kid", wrong))
+            .is_err());
+        assert!(p
+            .check_address(&ResumeAddress::in_child("a", "other", None))
+            .is_err());
     }
 }

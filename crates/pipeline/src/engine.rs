@@ -116,12 +116,10 @@ impl Engine {
         berth_core::packrun::validate_run_id(&run_id)?;
         let cursor = match options.entry {
             Some(entry) => {
-                if inner.pipeline.index_of(&entry.stage).is_none() {
-                    return Err(PipelineError::Definition(format!(
-                        "entry stage {} is not in pipeline {}",
-                        entry.stage, inner.pipeline.id
-                    )));
-                }
+                inner
+                    .pipeline
+                    .check_address(&entry)
+                    .map_err(|reason| PipelineError::Definition(format!("entry: {reason}")))?;
                 Some(entry)
             }
             None => inner
@@ -261,6 +259,15 @@ impl Engine {
                     status: status.to_string(),
                 })
             }
+        }
+        if let Some(at) = &cursor {
+            inner
+                .pipeline
+                .check_address(at)
+                .map_err(|reason| PipelineError::Mismatch {
+                    run_id: run_id.to_owned(),
+                    reason,
+                })?;
         }
         Ok((
             RunState {

@@ -274,3 +274,24 @@ async fn resume_after_the_run_moved_on_elsewhere_does_not_export_stale_context()
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn resuming_with_a_definition_that_lost_the_stage_is_a_mismatch() {
+    let (store, _) = memory();
+    let engine = Engine::builder(store.clone(), approval_pipeline())
+        .default_pause_timeout(Duration::ZERO)
+        .build()
+        .unwrap();
+    let report = engine.start(json!({})).await.unwrap();
+    let changed = Pipeline::new("approvals").stage(Stage::new("request"));
+    let other = Engine::new(store, changed).unwrap();
+    assert!(matches!(
+        other.resume(&report.run_id).await,
+        Err(PipelineError::Mismatch { .. })
+    ));
+    // The original definition still resumes it.
+    assert_eq!(
+        engine.resume(&report.run_id).await.unwrap().outcome,
+        Outcome::Completed
+    );
+}

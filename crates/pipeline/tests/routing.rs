@@ -155,6 +155,14 @@ async fn entry_address_and_empty_pipeline() {
         .await;
     assert!(matches!(again, Err(PipelineError::RunExists(_))));
 
+    let bad_entry = engine
+        .start_with(StartOptions {
+            entry: Some(ResumeAddress::step("b", "zzz")),
+            ..StartOptions::default()
+        })
+        .await;
+    assert!(matches!(bad_entry, Err(PipelineError::Definition(_))));
+
     let empty = Engine::new(store, Pipeline::new("empty")).unwrap();
     let report = empty.start(json!({"k": 1})).await.unwrap();
     assert_eq!(report.outcome, Outcome::Completed);
