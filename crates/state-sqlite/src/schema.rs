@@ -28,7 +28,8 @@ const MIGRATIONS: &[&str] = &[V1];
 
 /// Schema 1. Keys are BLOBs so that `ORDER BY key` is byte order and prefix bounds (which
 /// need not be valid UTF-8) compare correctly; every table is `WITHOUT ROWID`, clustered on
-/// its natural key.
+/// its natural key. `leases` has no index on `owner`: maintaining one doubled the cost of
+/// acquiring 300 shards, while `held_by`/`release_all` scan a table of a few thousand rows.
 const V1: &str = "
 CREATE TABLE records (
     collection TEXT NOT NULL,
@@ -59,7 +60,6 @@ CREATE TABLE leases (
     token INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX leases_by_owner ON leases (owner, shard) WHERE owner IS NOT NULL;
 
 CREATE TABLE pack_runs (
     id TEXT PRIMARY KEY NOT NULL,
