@@ -23,6 +23,7 @@ pub struct EngineBuilder {
     registry: Option<Registry>,
     default_pause_timeout: Duration,
     event_capacity: usize,
+    stage_log: bool,
 }
 
 impl EngineBuilder {
@@ -33,6 +34,7 @@ impl EngineBuilder {
             registry: None,
             default_pause_timeout: DEFAULT_PAUSE_TIMEOUT,
             event_capacity: 1024,
+            stage_log: true,
         }
     }
 
@@ -55,6 +57,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether every stage commit also writes a [`StageLogEntry`](crate::record::StageLogEntry)
+    /// (default true). Without it a commit writes one record less; the run record's version
+    /// still guarantees that no stage is committed twice.
+    pub fn stage_log(mut self, keep: bool) -> Self {
+        self.stage_log = keep;
+        self
+    }
+
     /// Checks the pipeline and builds the engine.
     pub fn build(self) -> Result<Engine, PipelineError> {
         self.pipeline.validate()?;
@@ -65,6 +75,7 @@ impl EngineBuilder {
                 runs_collection: runs_collection(&id),
                 log_collection: stage_log_collection(&id),
                 root_id: Arc::from(id.as_str()),
+                stage_log: self.stage_log,
                 store: self.store,
                 pipeline: self.pipeline,
                 registry: self.registry.unwrap_or_default(),

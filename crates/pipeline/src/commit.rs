@@ -11,6 +11,7 @@ use berth_core::{codec, Batch, Checkpoint, ErrorKind, Precondition, Timestamp};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tracing::Instrument;
 
 impl Driver<'_> {
     pub(crate) fn checkpoint(
@@ -97,7 +98,7 @@ impl Driver<'_> {
                 codec::to_json(&record)?,
             )
             .when(Precondition::Version(self.run.version));
-        if let Some(entry) = &log {
+        if let Some(entry) = log.as_ref().filter(|_| engine.stage_log) {
             batch
                 .put(
                     &engine.log_collection,
@@ -116,8 +117,8 @@ impl Driver<'_> {
             }
             None => {}
         }
-        tracing::debug!(run = %self.run.run_id, seq, %status, ops = batch.len(), "stage commit");
-        let committed = match engine.store.commit(batch).await {
+        let span = tracing::debug_span!("stage commit", run = %self.run.run_id, seq, %status, ops = batch.len());
+        let committed = match engine.store.commit(batch).instrument(span).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 return Err(PipelineError::LostOwnership(self.run.run_id.to_string()))

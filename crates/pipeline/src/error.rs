@@ -29,6 +29,14 @@ pub enum PipelineError {
     /// A run with this id already exists.
     #[error("run {0} already exists")]
     RunExists(String),
+    /// The run has not ended (it is running or paused), so it cannot be purged.
+    #[error("run {run_id} has not ended: it is {status}")]
+    NotEnded {
+        /// The run.
+        run_id: String,
+        /// Its stored status.
+        status: String,
+    },
     /// The run is being executed by this engine right now.
     #[error("run {0} is already running")]
     AlreadyRunning(String),

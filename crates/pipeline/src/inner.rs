@@ -24,6 +24,7 @@ pub(crate) struct EngineInner {
     pub runs_collection: String,
     pub log_collection: String,
     pub root_id: Arc<str>,
+    pub stage_log: bool,
     pub(crate) active: Mutex<HashMap<String, CancellationToken>>,
 }
 

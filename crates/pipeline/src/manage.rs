@@ -126,4 +126,43 @@ impl Engine {
             }
         }
     }
+
+    /// Deletes an ended run: its record, its stage log and its checkpoint history. Returns
+    /// false if there is no such run; a running or paused run is not deleted
+    /// ([`PipelineError::NotEnded`]).
+    pub async fn purge(&self, run_id: &str) -> Result<bool, PipelineError> {
+        let inner = &*self.inner;
+        let _active = inner.claim(run_id, CancellationToken::new())?;
+        let Some(item) = inner.read(run_id).await? else {
+            return Ok(false);
+        };
+        if !item.value.status.is_terminal() {
+            return Err(PipelineError::NotEnded {
+                run_id: run_id.to_owned(),
+                status: item.value.status.to_string(),
+            });
+        }
+        let log = inner
+            .store
+            .records()
+            .scan(
+                &inner.log_collection,
+                &Scan::prefix(format!("{run_id}\u{1f}")),
+            )
+            .await?;
+        let mut batch = Batch::new();
+        batch
+            .delete(&inner.runs_collection, run_id)
+            .when(Precondition::Version(item.meta.version));
+        for r in &log {
+            batch.delete(&inner.log_collection, &r.key);
+        }
+        inner.store.commit(batch).await?;
+        inner
+            .store
+            .checkpoints()
+            .prune(&inner.pipeline.id, run_id, 0)
+            .await?;
+        Ok(true)
+    }
 }
