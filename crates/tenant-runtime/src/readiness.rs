@@ -31,12 +31,17 @@ pub trait ReadinessCheck: Send + Sync {
 }
 
 /// The default check: `GET path` on the port every `interval`; any HTTP response means ready.
+///
+/// The first retries come sooner (`first_interval`, doubling up to `interval`), so a tenant
+/// that binds its port a few milliseconds after starting is not kept waiting 100 ms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpGet {
     /// The request path. Default `/`.
     pub path: String,
     /// Time between attempts. Default 100 ms.
     pub interval: Duration,
+    /// Time before the first retry, doubled on each retry up to `interval`. Default 5 ms.
+    pub first_interval: Duration,
     /// Limit of one attempt (connect, send, first bytes of the answer). Default 2 s.
     pub attempt_timeout: Duration,
 }
@@ -46,6 +51,7 @@ impl Default for HttpGet {
         HttpGet {
             path: "/".into(),
             interval: Duration::from_millis(100),
+            first_interval: Duration::from_millis(5),
             attempt_timeout: Duration::from_secs(2),
         }
     }
@@ -83,11 +89,13 @@ impl HttpGet {
 impl ReadinessCheck for HttpGet {
     async fn wait_ready(&self, target: &ReadyTarget) -> Result<(), String> {
         let addr = SocketAddr::new(target.addr, target.port);
+        let mut pause = self.first_interval.min(self.interval);
         loop {
             if self.probe(addr).await {
                 return Ok(());
             }
-            tokio::time::sleep(self.interval).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.interval);
         }
     }
 }

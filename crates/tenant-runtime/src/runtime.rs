@@ -17,6 +17,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Supervised tenant processes; cheap to clone (clones share everything).
+///
+/// End it with [`dispose`](Self::dispose) (stop everything) or [`abandon`](Self::abandon)
+/// (leave tenants to the next host). Dropping the handles does neither: supervision goes on
+/// in the background until the tenants exit on their own.
 #[derive(Clone)]
 pub struct Runtime {
     shared: Arc<Shared>,
