@@ -60,6 +60,7 @@ use mongodb::options::ClientOptions;
 use mongodb::Client;
 use shared::Shared;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// What the backend declares, given what the server can do.
 pub fn capabilities(server: ServerInfo) -> Capabilities {
@@ -68,9 +69,11 @@ pub fn capabilities(server: ServerInfo) -> Capabilities {
 
 /// Opens the store described by `config`.
 pub async fn open(config: MongoConfig, options: OpenOptions) -> Result<Store> {
-    let span = tracing::debug_span!("mongo.open");
-    let _enter = span.enter();
-    drop(_enter);
+    let span = tracing::debug_span!("mongo.open", database = ?config.database);
+    open_inner(config, options).instrument(span).await
+}
+
+async fn open_inner(config: MongoConfig, options: OpenOptions) -> Result<Store> {
     let mut client_options = ClientOptions::parse(&config.connection_string)
         .await
         .map_err(|e| Error::invalid("mongodb connection string", e.to_string()))?;

@@ -1,0 +1,173 @@
+//! Servers without transactions: multi-op batches fail with a typed error saying a replica set
+//! is required; single ops still work. Once simulated on the test server, once on a real
+//! `--standalone` SecantusDB the test starts itself.
+
+mod common;
+
+use berth_core::{Batch, ErrorKind, OpenOptions, Precondition, Store};
+use berth_state_mongo::{LeaseClock, MongoConfig, Transactions};
+use common::{unique_name, TestDb};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+async fn assert_no_multi_op_batches(store: &Store) {
+    assert!(!store.capabilities().atomic_batches);
+    let mut b = Batch::new();
+    b.put("c", "1", json!(1));
+    b.put("c", "2", json!(2));
+    let err = store
+        .commit(b)
+        .await
+        .expect_err("two ops need a transaction");
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(err.to_string().contains("replica set"), "{err}");
+    assert!(store.records().get("c", "1").await.unwrap().is_none());
+
+    let mut b = Batch::new();
+    b.put("c", "1", json!(1)).when(Precondition::Fence {
+        shard: "g:1".into(),
+        token: 1,
+    });
+    assert_eq!(
+        store.commit(b).await.unwrap_err().kind(),
+        ErrorKind::Unsupported,
+        "a fence needs a transaction too"
+    );
+
+    // Single ops work, preconditions included.
+    let mut b = Batch::new();
+    b.put("c", "1", json!(1)).when(Precondition::Absent);
+    assert_eq!(store.commit(b).await.unwrap().versions, vec![Some(1)]);
+    let mut b = Batch::new();
+    b.put("c", "1", json!(2)).when(Precondition::Absent);
+    assert_eq!(
+        store.commit(b).await.unwrap_err().kind(),
+        ErrorKind::Conflict
+    );
+    let mut b = Batch::new();
+    b.put("c", "1", json!(3)).when(Precondition::Version(1));
+    assert_eq!(store.commit(b).await.unwrap().versions, vec![Some(2)]);
+    // A large (chunked) value is one op as well.
+    let big = json!("y".repeat(6 * 1024 * 1024));
+    let mut b = Batch::new();
+    b.put("c", "big", big.clone());
+    store.commit(b).await.unwrap();
+    assert!(
+        store
+            .records()
+            .get("c", "big")
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            == big
+    );
+    // Leases and pack runs need no transaction.
+    let held = store
+        .leases()
+        .acquire(
+            "h:1",
+            &["g:1".into(), "g:2".into()],
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 2);
+    store
+        .logs()
+        .append(&[berth_core::packrun::LogEntry {
+            run_id: "r".into(),
+            sequence: 1,
+            timestamp: berth_core::Timestamp::from_millis(1),
+            level: berth_core::packrun::LogLevel::Info,
+            event_type: "e".into(),
+            message: "m".into(),
+            step_id: None,
+            metadata: Default::default(),
+        }])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn simulated_standalone_refuses_multi_op_batches() {
+    let db = TestDb::new("txoff");
+    let config = db
+        .config(LeaseClock::Server)
+        .transactions(Transactions::Never);
+    let store = berth_state_mongo::open(config, OpenOptions::default())
+        .await
+        .unwrap();
+    assert_no_multi_op_batches(&store).await;
+}
+
+/// A `secantusd-py --standalone` child, killed when dropped.
+struct Standalone {
+    child: Child,
+    storage: PathBuf,
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.storage);
+    }
+}
+
+fn secantusd() -> PathBuf {
+    if let Ok(p) = std::env::var("BERTH_TEST_SECANTUSD") {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/secantusd-py");
+    assert!(
+        local.exists(),
+        "secantusd-py not found (BERTH_TEST_SECANTUSD unset, no .venv): run `./scripts/test.sh`, \
+         which installs SecantusDB into .venv"
+    );
+    local
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn real_standalone_server_refuses_multi_op_batches() {
+    let port = free_port();
+    let storage = std::env::temp_dir().join(unique_name("standalone"));
+    std::fs::create_dir_all(&storage).unwrap();
+    let child = Command::new(secantusd())
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--standalone",
+        ])
+        .arg("--storage-path")
+        .arg(&storage)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start secantusd-py --standalone");
+    let _server = Standalone { child, storage };
+    let uri = format!("mongodb://127.0.0.1:{port}/");
+    let config = MongoConfig::new(uri)
+        .database("berth_standalone")
+        .auto_migrate(true)
+        .op_timeout(Duration::from_secs(2));
+    // Wait (bounded) until the server answers.
+    let started = Instant::now();
+    let store = loop {
+        match berth_state_mongo::open(config.clone(), OpenOptions::default()).await {
+            Ok(store) => break store,
+            Err(e) if e.is_retryable() && started.elapsed() < Duration::from_secs(30) => {}
+            Err(e) => panic!("standalone server did not come up: {e}"),
+        }
+    };
+    assert_no_multi_op_batches(&store).await;
+}
