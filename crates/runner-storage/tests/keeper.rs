@@ -217,3 +217,59 @@ async fn a_restarted_keeper_waits_out_its_predecessors_leases() {
     }
     keeper.shutdown().await.unwrap();
 }
+
+/// Each storage call is cut off at `min(refresh_interval, ttl / 3)`: with a TTL of 24 s that is
+/// 8 s, so a refresh that hangs at the next round (10 s later) fails 18 s after the hang.
+#[tokio::test(start_paused = true)]
+async fn each_storage_call_is_bounded_by_the_call_timeout() {
+    use berth_runner_storage::KeeperState;
+    let store = open();
+    let ttl = Duration::from_secs(24);
+    let (leases, switch) = support::Faulty::wrap(store.leases().clone());
+    let storage = RunnerStorage::new(leases).with_ttl(ttl);
+    assert_eq!(config().call_timeout(ttl), Duration::from_secs(8));
+    let keeper = ShardKeeper::spawn(storage, runner("a:1"), config()).unwrap();
+    let mut held = keeper.held();
+    let s = Scale::production();
+    s.wait_for(&mut held, "300 shards", |h| {
+        h.len() == 300 && h.rounds() >= 2
+    })
+    .await;
+    switch.hang();
+    let hung = Instant::now();
+    s.wait_for(&mut held, "degraded", |h| {
+        h.state() == KeeperState::Degraded
+    })
+    .await;
+    assert_eq!(hung.elapsed(), Duration::from_secs(18));
+    // And the shards are let go a margin before the TTL from the last good refresh.
+    s.wait_for(&mut held, "nothing", |h| h.is_empty()).await;
+    assert_eq!(hung.elapsed(), ttl - Duration::from_secs(1));
+    switch.heal();
+    keeper.shutdown().await.unwrap();
+}
+
+/// Shutting down while storage hangs still ends, within two call timeouts, with the error.
+#[tokio::test(start_paused = true)]
+async fn shutdown_with_hanging_storage_ends_with_an_error() {
+    let store = open();
+    let s = Scale::production();
+    let (storage, switch) = s.faulty(&store);
+    let keeper = s.spawn(storage, "a:1");
+    let mut held = keeper.held();
+    s.wait_for(&mut held, "300 shards", |h| h.len() == 300)
+        .await;
+    switch.hang();
+    let asked = Instant::now();
+    let err = keeper.shutdown().await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        asked.elapsed() <= Duration::from_secs(20),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(
+        held.borrow().is_empty(),
+        "nothing is believed after shutdown"
+    );
+}

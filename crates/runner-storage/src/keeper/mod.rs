@@ -72,6 +72,7 @@ impl ShardKeeper {
             machine_id: None,
             rounds: 0,
             inherited: Default::default(),
+            assigned: Default::default(),
             scanned: false,
         };
         let span = tracing::info_span!("shard_keeper", address = %address);

@@ -99,6 +99,8 @@ pub(crate) struct Keeper {
     /// (a crashed, or frozen, earlier process at the same address), never adopted, never
     /// released; only taken anew once they lapse, with a new token.
     pub(crate) inherited: BTreeSet<ShardId>,
+    /// The shards assignment gave this runner in the last round.
+    pub(crate) assigned: BTreeSet<ShardId>,
     /// Whether the predecessor's leases have been looked up.
     pub(crate) scanned: bool,
 }
@@ -294,23 +296,42 @@ impl Keeper {
 
     /// Rounds every `refresh_interval` until shutdown, or until storage failed for so long
     /// that every shard was declared lost.
+    ///
+    /// While some assigned shards are still held elsewhere (their previous owner releases them
+    /// at its next round, or they lapse), it retries acquiring just those four times per
+    /// interval, so a handover takes about one interval rather than two.
     async fn keep(&mut self) -> Stop {
         self.set_state(KeeperState::Running);
+        let interval = self.config.refresh_interval;
         let mut next = Instant::now();
+        let mut retry: Option<Instant> = None;
         loop {
-            if let Err(stop) = self.wait_until(next).await {
+            let wake = retry.map_or(next, |r| r.min(next));
+            if let Err(stop) = self.wait_until(wake).await {
                 return stop;
             }
             let started = Instant::now();
-            match self.round().await {
-                Ok(()) => next = started + self.config.refresh_interval,
+            let step = if started < next {
+                self.acquire_missing().await
+            } else {
+                next = started + interval;
+                self.round().await
+            };
+            retry = if self.missing().is_empty() {
+                None
+            } else {
+                Some(Instant::now() + interval / 4)
+            };
+            match step {
+                Ok(()) => {}
                 Err(Stop::Shutdown) => return Stop::Shutdown,
                 Err(Stop::Failed(e)) => {
                     tracing::warn!(error = %e, held = self.held.len(), "storage failed; acquiring nothing until it answers");
                     match self.ride_out().await {
                         Ok(refreshed) => {
                             self.set_state(KeeperState::Running);
-                            next = refreshed + self.config.refresh_interval;
+                            next = refreshed + interval;
+                            retry = None;
                         }
                         Err(stop) => return stop,
                     }
@@ -358,18 +379,34 @@ impl Keeper {
                 .collect();
             self.inherited.retain(|s| live.contains(s));
         }
-        let wanted: Vec<ShardId> = assigned
-            .into_iter()
-            .filter(|s| !self.held.contains_key(s) && !self.inherited.contains(s))
-            .collect();
-        if !wanted.is_empty() {
-            let budget = self.budget()?;
-            let start = Instant::now();
-            let leases = bounded("acquire", budget, storage.acquire(&me, &wanted)).await?;
-            self.gain(leases, &wanted, start);
-        }
+        self.assigned = assigned;
+        self.acquire_missing().await?;
         self.rounds += 1;
         self.publish();
+        Ok(())
+    }
+
+    /// Assigned shards not held (nor left by a predecessor at this address).
+    fn missing(&self) -> Vec<ShardId> {
+        self.assigned
+            .iter()
+            .filter(|s| !self.held.contains_key(*s) && !self.inherited.contains(*s))
+            .cloned()
+            .collect()
+    }
+
+    /// Acquires the assigned shards not held yet (some may still be another runner's).
+    async fn acquire_missing(&mut self) -> std::result::Result<(), Stop> {
+        let wanted = self.missing();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let storage = self.storage.clone();
+        let me = self.runner.address().clone();
+        let budget = self.budget()?;
+        let start = Instant::now();
+        let leases = bounded("acquire", budget, storage.acquire(&me, &wanted)).await?;
+        self.gain(leases, &wanted, start);
         Ok(())
     }
 

@@ -235,7 +235,7 @@ pub async fn a_short_failure_keeps_the_shards(store: Store, s: &Scale) {
     keeper.shutdown().await.unwrap();
 }
 
-/// A joiner gets exactly its rendezvous share within two rounds; a graceful leaver's shards
+/// A joiner gets exactly its rendezvous share within 1.5 rounds; a graceful leaver's shards
 /// go back within one round, without waiting for expiry; beliefs never overlap.
 pub async fn shards_move_when_runners_join_and_leave(store: Store, s: &Scale) {
     let storage = s.storage(&store);
@@ -269,7 +269,8 @@ pub async fn shards_move_when_runners_join_and_leave(store: Store, s: &Scale) {
         "handover of {} shards to a joiner took {handover:?}",
         want_b.len()
     );
-    assert!(handover <= s.interval() * 3 + s.slack, "{handover:?}");
+    // The owner releases at its next round; the joiner retries every quarter interval.
+    assert!(handover <= s.interval() * 3 / 2 + s.slack, "{handover:?}");
     let b_set: BTreeSet<ShardId> = held_b.borrow().iter().map(|(sh, _)| sh.clone()).collect();
     assert_eq!(b_set, want_b);
 
@@ -279,7 +280,7 @@ pub async fn shards_move_when_runners_join_and_leave(store: Store, s: &Scale) {
         .await;
     println!("taking back a leaver's shards took {:?}", left.elapsed());
     assert!(
-        left.elapsed() <= s.interval() * 2 + s.slack,
+        left.elapsed() <= s.interval() + s.slack,
         "{:?}",
         left.elapsed()
     );
