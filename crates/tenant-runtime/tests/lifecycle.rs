@@ -77,14 +77,21 @@ async fn idle_tenants_are_stopped_and_touch_keeps_them() {
     let rt = runtime(options).await;
     let idle = rt.ensure("idle").await.unwrap();
     let busy = rt.ensure("busy").await.unwrap();
+    // Keep "busy" in use the whole time.
+    let toucher = tokio::spawn({
+        let rt = rt.clone();
+        async move {
+            loop {
+                rt.touch("busy");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
 
     let (key, reason) = events
         .wait(|e| match e {
             Ev::T(Transition::Exit { key, reason, .. }) => Some((key.clone(), *reason)),
-            _ => {
-                // Keep "busy" in use while we wait.
-                None
-            }
+            _ => None,
         })
         .await;
     assert_eq!((key.as_str(), reason), ("idle", ExitReason::IdleKilled));
@@ -93,21 +100,22 @@ async fn idle_tenants_are_stopped_and_touch_keeps_them() {
         .iter()
         .any(|e| matches!(e, Ev::T(Transition::IdleKill { key, .. }) if key == "idle")));
     assert!(!alive(idle.pid));
-    assert_eq!(
-        rt.stats().running,
-        1,
-        "busy was ensured later and is still up"
-    );
-
-    for _ in 0..8 {
-        rt.touch("busy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Twice the idle time later, the touched tenant is still up.
+    tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
         alive(busy.pid),
-        "touched every 100 ms, never idle for 400 ms"
+        "touched every 50 ms, never idle for 400 ms"
     );
-    assert_eq!(rt.metrics().total_exits[&ExitReason::IdleKilled], 1);
+    assert_eq!(rt.stats().running, 1);
+    toucher.abort();
+    let key = events
+        .wait(|e| match e {
+            Ev::T(Transition::Exit { key, .. }) if key == "busy" => Some(key.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(key, "busy", "idle once no longer touched");
+    assert_eq!(rt.metrics().total_exits[&ExitReason::IdleKilled], 2);
     rt.dispose().await;
     h.assert_no_leaks();
 }

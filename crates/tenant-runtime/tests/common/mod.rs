@@ -163,6 +163,22 @@ impl Harness {
     }
 }
 
+impl Drop for Harness {
+    /// A failed test leaves no tenant behind either: SIGKILL to every group it saw.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let pids = self.pids.lock().map(|p| p.clone()).unwrap_or_default();
+        for pid in pids.into_iter().filter(|p| alive(*p)) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
 /// Whether `pid` is a live (not zombie) process.
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
