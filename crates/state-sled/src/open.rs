@@ -18,6 +18,14 @@ pub(crate) async fn open_database(path: PathBuf) -> Result<Arc<Shared>> {
 
 fn open_blocking(path: &Path) -> Result<Arc<Shared>> {
     let _span = tracing::debug_span!("sled open", path = %path.display()).entered();
+    let _opening = registry::opening();
+    // Already open in this process: share it, without reading files sled is writing.
+    if let Some(db) = fs::canonicalize(path)
+        .ok()
+        .and_then(|key| registry::lookup(&key))
+    {
+        return Ok(db);
+    }
     let layout = inspect(path)?;
     if layout == Layout::Fresh {
         // Mark the directory as berth's before sled writes anything into it.
@@ -28,12 +36,11 @@ fn open_blocking(path: &Path) -> Result<Arc<Shared>> {
     }
     let key = fs::canonicalize(path)
         .map_err(|e| Error::backend(format!("cannot resolve {}", path.display()), false, e))?;
-    registry::get_or_open(&key, || open_sled(&key))
+    let db = open_sled(&key, layout)?;
+    Ok(registry::insert(&key, db))
 }
 
-fn open_sled(path: &Path) -> Result<Database> {
-    // Inspect again under the registry lock: the directory may have changed since.
-    let layout = inspect(path)?;
+fn open_sled(path: &Path, layout: Layout) -> Result<Database> {
     let db = sled::Config::new().path(path).open().map_err(from_sled)?;
     if layout == Layout::Sled {
         check_format(&db)?;

@@ -199,6 +199,56 @@ impl RecordStore for SledRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_core::{ErrorKind, LeaseStore, Precondition, SystemClock};
+
+    fn kind<T: std::fmt::Debug>(r: Result<T>) -> ErrorKind {
+        r.unwrap_err().kind()
+    }
+
+    #[tokio::test]
+    async fn undecodable_stored_data_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::open::open_database(dir.path().join("db"))
+            .await
+            .unwrap();
+        db.records
+            .insert(record_key("c", "bad"), &b"\x07junk"[..])
+            .unwrap();
+        db.records
+            .insert(
+                record_key("c", "json"),
+                crate::encoding::encode_record(1, Default::default(), Default::default(), b"{"),
+            )
+            .unwrap();
+        db.leases.insert(b"s:1", &b"\x01"[..]).unwrap();
+        let records = SledRecords::new(db.clone(), Arc::new(SystemClock), Durability::Immediate);
+        assert_eq!(kind(records.get("c", "bad").await), ErrorKind::Corrupt);
+        assert_eq!(kind(records.get("c", "json").await), ErrorKind::Corrupt);
+        assert_eq!(
+            kind(records.scan("c", &Scan::all()).await),
+            ErrorKind::Corrupt
+        );
+        let mut batch = Batch::new();
+        batch
+            .put("c", "bad", serde_json::json!(1))
+            .when(Precondition::Version(1));
+        assert_eq!(kind(records.commit(batch).await), ErrorKind::Corrupt);
+        let mut fenced = Batch::new();
+        fenced
+            .put("c", "ok", serde_json::json!(1))
+            .when(Precondition::Fence {
+                shard: "s:1".into(),
+                token: 1,
+            });
+        assert_eq!(kind(records.commit(fenced).await), ErrorKind::Corrupt);
+        assert_eq!(records.get("c", "ok").await.unwrap(), None);
+        let leases = crate::SledLeases::new(db, Arc::new(SystemClock), Durability::Immediate);
+        let ttl = std::time::Duration::from_secs(1);
+        assert_eq!(
+            kind(leases.acquire("h:1", &["s:1".into()], ttl).await),
+            ErrorKind::Corrupt
+        );
+    }
 
     #[test]
     fn reverse_cursor_is_capped_by_the_prefix() {

@@ -1,13 +1,12 @@
 //! The process-wide registry of open databases: one sled `Db` per directory per process.
 //!
 //! sled locks its directory with `flock`, which also refuses a second open from the same
-//! process. Handles opened on the same path therefore share one [`Database`]; the entry is
-//! removed only after that database has been closed (lock released), and an opener that finds
-//! a database in the middle of closing waits for it instead of failing on the lock.
+//! process. Handles opened on the same path therefore share one [`Shared`] database; the
+//! entry is removed only after that database has been closed (lock released), and a lookup
+//! that finds a database in the middle of closing waits for it instead of failing on the lock.
 
 use crate::database::Database;
-use berth_core::Result;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -16,38 +15,41 @@ use std::time::Duration;
 
 static OPEN: Mutex<BTreeMap<PathBuf, Weak<Shared>>> = Mutex::new(BTreeMap::new());
 static CLOSED: Condvar = Condvar::new();
+/// Held for a whole open, so two opens in this process never inspect or create one
+/// directory at the same time.
+static OPENING: Mutex<()> = Mutex::new(());
 
-/// Returns the database open at `key`, or opens one with `open` and registers it.
-///
-/// `open` runs with the registry locked, so two concurrent opens of one path cannot both
-/// reach sled's file lock.
-pub(crate) fn get_or_open(
-    key: &Path,
-    open: impl FnOnce() -> Result<Database>,
-) -> Result<Arc<Shared>> {
+/// Serialises opens within the process; hold the guard from lookup to insert.
+pub(crate) fn opening() -> MutexGuard<'static, ()> {
+    OPENING.lock()
+}
+
+/// The live database registered at `key`, waiting for one that is closing to be closed.
+pub(crate) fn lookup(key: &Path) -> Option<Arc<Shared>> {
     let mut open_dbs = OPEN.lock();
     loop {
         match open_dbs.get(key).map(Weak::upgrade) {
-            Some(Some(db)) => {
-                drop(open_dbs);
-                return Ok(db);
-            }
+            Some(Some(db)) => return Some(db),
             // Its last handle is being dropped right now; the entry goes once sled closed.
             Some(None) => {
                 let _ = CLOSED.wait_for(&mut open_dbs, Duration::from_millis(50));
             }
-            None => break,
+            None => return None,
         }
     }
-    // A failed open drops its half-built database here, with no registration to undo.
-    let db = Arc::new(Shared {
-        db: open()?,
+}
+
+/// Registers a database just opened at `key` (the caller holds [`opening`]).
+pub(crate) fn insert(key: &Path, db: Database) -> Arc<Shared> {
+    let shared = Arc::new(Shared {
+        db,
         _registration: Registration {
             key: key.to_path_buf(),
         },
     });
-    open_dbs.insert(key.to_path_buf(), Arc::downgrade(&db));
-    Ok(db)
+    OPEN.lock()
+        .insert(key.to_path_buf(), Arc::downgrade(&shared));
+    shared
 }
 
 /// A registered database, shared by every handle on its directory in this process.
