@@ -25,6 +25,11 @@ pub enum Cause {
         /// The timeout, in milliseconds.
         after_ms: u64,
     },
+    /// The stage's router panicked.
+    RouterPanicked {
+        /// The panic message.
+        message: String,
+    },
     /// The router jumped (or paused) to a stage the pipeline does not have.
     UnknownStage {
         /// The stage asked for.

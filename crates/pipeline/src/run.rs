@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -203,13 +204,16 @@ impl<'e> Driver<'e> {
             .await?;
             return Ok(StageStep::InChild(child));
         }
-        let route = evaluate(
+        let route = match evaluate(
             stage,
             &self.run.run_id,
             &new_state,
             &frame.namespace,
             &results,
-        );
+        ) {
+            Ok(route) => route,
+            Err(cause) => return Ok(self.stage_failed(frame, scope, stage, vec![cause])),
+        };
         scope.emit(|| EventKind::RouterEvaluated {
             stage: stage.id.clone(),
             route: route.clone(),
@@ -283,7 +287,10 @@ impl<'e> Driver<'e> {
             })
             .collect();
         let state = self.run.state.clone();
-        let route = evaluate(stage, &self.run.run_id, &state, &frame.namespace, &results);
+        let route = match evaluate(stage, &self.run.run_id, &state, &frame.namespace, &results) {
+            Ok(route) => route,
+            Err(cause) => return Ok(self.stage_failed(frame, scope, stage, vec![cause])),
+        };
         scope.emit(|| EventKind::RouterEvaluated {
             stage: stage.id.clone(),
             route: route.clone(),
@@ -415,14 +422,29 @@ fn evaluate(
     state: &Value,
     namespace: &[String],
     results: &BTreeMap<String, Value>,
-) -> Route {
-    match &stage.router {
-        None => Route::Advance,
-        Some(router) => router(&RouterInput {
-            run_id,
-            stage_id: &stage.id,
-            state: patch::view(state, namespace),
-            results,
-        }),
-    }
+) -> Result<Route, Cause> {
+    let Some(router) = &stage.router else {
+        return Ok(Route::Advance);
+    };
+    let input = RouterInput {
+        run_id,
+        stage_id: &stage.id,
+        state: patch::view(state, namespace),
+        results,
+    };
+    // A panicking router fails its stage like a failing step instead of unwinding the run.
+    std::panic::catch_unwind(AssertUnwindSafe(|| router(&input))).map_err(|panic| {
+        Cause::RouterPanicked {
+            message: panic_message(panic.as_ref()),
+        }
+    })
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".to_owned())
 }

@@ -5,6 +5,7 @@ use crate::definition::{Stage, Step};
 use crate::error::StepError;
 use crate::events::EventKind;
 use crate::outcome::Cause;
+use crate::run::panic_message;
 use crate::scope::Scope;
 use futures::FutureExt;
 use serde_json::Value;
@@ -94,14 +95,10 @@ async fn attempt_once(step: &Step, ctx: StepContext) -> Result<Value, StepError>
     };
     match outcome {
         Ok(result) => result,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic".to_owned());
-            Err(StepError::permanent(format!("step panicked: {what}")))
-        }
+        Err(panic) => Err(StepError::permanent(format!(
+            "step panicked: {}",
+            panic_message(panic.as_ref())
+        ))),
     }
 }
 

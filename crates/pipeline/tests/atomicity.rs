@@ -88,7 +88,7 @@ async fn later_declared_step_wins_whatever_finishes_first() {
 }
 
 #[tokio::test]
-async fn stage_timeout_and_panicking_step_fail_the_stage() {
+async fn stage_timeout_and_panicking_step_or_router_fail_the_stage() {
     tokio::time::pause();
     let (store, _) = memory();
     let p = Pipeline::new("p").stage(Stage::new("slow").timeout(Duration::from_secs(1)).step(
