@@ -62,6 +62,14 @@ use shared::Shared;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// Maps an error of the `mongodb` driver met while doing `what` to berth's [`Error`]: a
+/// duplicate key (code 11000, in every form the driver reports it) is a
+/// [`Conflict`](Error::Conflict); network, election, write-conflict and transient transaction
+/// errors are retryable [`Backend`](Error::Backend) errors; anything else is a non-retryable one.
+pub fn map_driver_error(what: &str, e: mongodb::error::Error) -> Error {
+    errors::map(what, e)
+}
+
 /// What the backend declares, given what the server can do.
 pub fn capabilities(server: ServerInfo) -> Capabilities {
     Capabilities::new(true, server.transactions, true, true)
