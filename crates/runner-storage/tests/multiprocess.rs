@@ -235,13 +235,22 @@ async fn parent() {
     }
     let mut actions: BTreeMap<&str, usize> = BTreeMap::new();
     let started = std::time::Instant::now();
+    let mut n = 0;
     while started.elapsed() < CHAOS {
         tokio::time::sleep(rng.millis(150, 600)).await;
         let i = rng.below(PROCESSES as u64) as usize;
-        let action = match rng.below(10) {
+        // Whatever the seed, some shards must change hands: the first action drops a runner
+        // from the registry, the fourth marks one unhealthy.
+        let roll = match n {
+            0 => 0,
+            3 => 10,
+            _ => rng.below(10),
+        };
+        n += 1;
+        let action = match roll {
             0..=3 => {
                 children.kill(i);
-                if rng.below(2) == 0 {
+                if roll == 0 || rng.below(2) == 0 {
                     // A failure detector notices and drops it; the others take its shards.
                     raw.unregister(&address(i)).await.unwrap();
                     tokio::time::sleep(rng.millis(0, 2000)).await;
@@ -258,7 +267,7 @@ async fn parent() {
                 "freeze (SIGSTOP) and thaw"
             }
             _ => {
-                let healthy = rng.below(2) == 0;
+                let healthy = roll != 10 && rng.below(2) == 0;
                 // NotFound while it is unregistered is fine.
                 let _ = raw.set_health(&address(i), healthy).await;
                 "mark healthy or unhealthy"
