@@ -7,6 +7,8 @@ use crate::retry::RetryPolicy;
 use crate::router::{Route, Router, RouterInput};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fmt;
@@ -58,6 +60,26 @@ impl Step {
             retry: RetryPolicy::default(),
             timeout: None,
         }
+    }
+
+    /// A step over a typed state: the committed state is decoded as `S` (a mismatch is a
+    /// permanent step error) and the returned `P` is encoded as the patch.
+    pub fn typed<S, P, F, Fut>(id: impl Into<String>, action: F) -> Self
+    where
+        S: DeserializeOwned + Send + 'static,
+        P: Serialize + 'static,
+        F: Fn(StepContext, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<P, StepError>> + Send + 'static,
+    {
+        let action = Arc::new(action);
+        Step::new(id, move |ctx: StepContext| {
+            let action = action.clone();
+            async move {
+                let state: S = ctx.state_as()?;
+                let patch = action(ctx, state).await?;
+                Ok(serde_json::to_value(patch)?)
+            }
+        })
     }
 
     /// This step with `label`.
