@@ -19,6 +19,7 @@ use tokio::time::Instant;
 const ADOPT_PROBE: Duration = Duration::from_secs(2);
 
 /// Loads every record; adopts or stops the processes they name.
+#[tracing::instrument(level = "debug", skip_all, fields(collection = %shared.options.records_collection))]
 pub(crate) async fn recover(shared: &Arc<Shared>) -> Result<()> {
     let records = shared.records.all().await?;
     let mut orphans = Vec::new();

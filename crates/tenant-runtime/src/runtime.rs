@@ -191,6 +191,7 @@ impl Runtime {
 
     /// Stops `key` (SIGTERM, grace, SIGKILL of its group) or calls off its start; returns
     /// once no process of `key` is left. No-op if it has none.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn kill(&self, key: &str) {
         let pending = {
             let mut st = self.shared.state.lock();
@@ -240,6 +241,7 @@ impl Runtime {
     /// Stops `key` and starts a fresh process once the old one is confirmed gone (never two
     /// at once). Concurrent restarts (and `ensure`s) share the one respawn. Ignores back-off
     /// (an operator's explicit call); refused while draining.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn restart(&self, key: &str) -> Result<Tenant> {
         validate_key(key)?;
         let result = {
@@ -313,6 +315,7 @@ impl Runtime {
 
     /// Stops every tenant and calls off every start in flight, and returns once every process
     /// group is gone and recorded. Later calls fail with [`Error::Disposed`]. Idempotent.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn dispose(&self) {
         let (stops, starts) = {
             let mut st = self.shared.state.lock();

@@ -86,6 +86,7 @@ enum Wait {
     CalledOff(ExitReason),
 }
 
+#[tracing::instrument(level = "debug", skip(shared, cancel, replacing), fields(restart = replacing.is_some()))]
 async fn start(
     shared: &Arc<Shared>,
     key: &str,

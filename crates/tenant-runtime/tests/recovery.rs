@@ -148,3 +148,56 @@ async fn kill_all_recovery_stops_every_recorded_process() {
     second.dispose().await;
     h.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_pid_now_used_by_another_process_is_never_signalled() {
+    use std::os::unix::process::CommandExt;
+    let h = Harness::new();
+    // An unrelated process, leading its own group, whose pid a stale record happens to name.
+    let mut stranger = std::process::Command::new("sleep")
+        .arg("30")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = stranger.id();
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap()
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    let stale = TenantRecord {
+        key: "stale".into(),
+        process: Some(berth_tenant_runtime::ProcessRecord {
+            pid,
+            pgid: pid,
+            port: 1,
+            started_at: berth_core::Timestamp::from_millis(0),
+            start_ticks: Some(ticks + 1),
+            state: ProcessState::Running,
+        }),
+        ..TenantRecord::default()
+    };
+    h.store
+        .collection::<TenantRecord>("tenant-runtime")
+        .unwrap()
+        .put("stale", &stale)
+        .await
+        .unwrap();
+
+    let (options, mut events) = h.options();
+    let rt = runtime(options).await;
+    assert!(
+        alive(pid),
+        "a process that is not the recorded one was signalled"
+    );
+    assert!(record(&h, "stale").await.unwrap().process.is_none());
+    assert!(events.transitions().is_empty());
+    rt.dispose().await;
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+}
