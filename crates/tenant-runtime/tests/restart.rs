@@ -12,8 +12,11 @@ use std::sync::Arc;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_never_overlap_and_concurrent_restarts_share_one_respawn() {
     let h = Harness::new();
-    let dir = h.tenant("app", &[]);
-    let (options, mut events) = h.options();
+    // Ignoring SIGTERM, each old process lives through the whole grace period: a replacement
+    // started too early would show up next to it in the process table.
+    let dir = h.tenant("app", &[("TENANT_IGNORE_SIGTERM", "1")]);
+    let (mut options, mut events) = h.options();
+    options.stop_grace = std::time::Duration::from_millis(150);
     let rt = runtime(options).await;
     let first = rt.ensure("app").await.unwrap();
 
