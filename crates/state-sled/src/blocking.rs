@@ -16,6 +16,8 @@ use berth_core::Result;
 pub(crate) const INLINE_KEYS: usize = 64;
 /// Most records a scan may return to run inline.
 pub(crate) const INLINE_SCAN: usize = 256;
+/// Most encoded value bytes a relaxed commit may carry to run inline.
+pub(crate) const INLINE_BYTES: usize = 64 * 1024;
 
 /// How long a sled call may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

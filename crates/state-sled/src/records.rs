@@ -1,6 +1,6 @@
 //! [`RecordStore`] on sled: one tree for every collection, ordered by key bytes.
 
-use crate::blocking::{run, Cost, INLINE_KEYS, INLINE_SCAN};
+use crate::blocking::{run, Cost, INLINE_BYTES, INLINE_KEYS, INLINE_SCAN};
 use crate::commit::apply;
 use crate::encoding::{decode_record, record_key, user_key};
 use crate::errors::{from_sled, from_transaction};
@@ -182,7 +182,12 @@ impl RecordStore for SledRecords {
         let db = self.db.clone();
         let clock = self.clock.clone();
         let durability = self.durability;
-        let cost = Cost::small_if(durability == Durability::Relaxed && batch.len() <= INLINE_KEYS);
+        let bytes: usize = jsons.iter().flatten().map(Vec::len).sum();
+        let cost = Cost::small_if(
+            durability == Durability::Relaxed
+                && batch.len() <= INLINE_KEYS
+                && bytes <= INLINE_BYTES,
+        );
         run(cost, move || {
             let _span = span.entered();
             let now = clock.now();
