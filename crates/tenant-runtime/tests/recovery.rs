@@ -201,3 +201,31 @@ async fn a_recorded_pid_now_used_by_another_process_is_never_signalled() {
     stranger.kill().unwrap();
     stranger.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_tenant_that_no_longer_answers_is_stopped_not_adopted() {
+    let h = Harness::new();
+    let dir = h.tenant("hung", &[]);
+    let (options, _events) = h.options();
+    let first = runtime(options).await;
+    let hung = first.ensure("hung").await.unwrap();
+    first.abandon();
+    std::fs::write(dir.join("hang"), "").unwrap();
+
+    let (mut options, mut events) = h.options();
+    options.readiness_timeout = Duration::from_millis(500);
+    let second = runtime(options).await;
+    assert!(
+        !alive(hung.pid),
+        "an unresponsive recorded tenant was left running"
+    );
+    let transitions = events.transitions();
+    assert!(!transitions
+        .iter()
+        .any(|t| matches!(t, Transition::Adopted { .. })));
+    assert!(transitions.iter().any(|t| matches!(t,
+        Transition::Exit { key, reason: ExitReason::Orphaned, .. } if key == "hung")));
+    assert_eq!(second.metrics().adopted, 0);
+    second.dispose().await;
+    h.assert_no_leaks();
+}

@@ -12,7 +12,8 @@
 //! - `TENANT_IGNORE_SIGTERM=1`: survive SIGTERM;
 //! - `TENANT_GRANDCHILD=1`: start a grandchild (itself in `sleeper` mode, ignoring SIGTERM)
 //!   in its process group and print `grandchild pid=<pid>`;
-//! - `TENANT_BUSY=1`: burn CPU in a thread.
+//! - `TENANT_BUSY=1`: burn CPU in a thread;
+//! - a file named `hang` in its directory: accept connections but never answer them.
 //!
 //! It prints `listening port=<port> via=<PORT|LISTEN_FDS> pid=<pid>` on stdout and
 //! `hello from stderr` on stderr once serving.
@@ -70,6 +71,10 @@ fn inherited_listener() -> Option<TcpListener> {
 }
 
 fn serve(mut stream: TcpStream) {
+    if std::path::Path::new("hang").exists() {
+        std::thread::sleep(Duration::from_secs(3600));
+        return;
+    }
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = [0u8; 4096];
     let mut seen = Vec::new();
