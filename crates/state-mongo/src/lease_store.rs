@@ -60,14 +60,20 @@ impl LeaseStore for MongoLeases {
         validate_all(owner, shards)?;
         let span = tracing::debug_span!("mongo.acquire", owner, shards = shards.len());
         let fut = leases::acquire(&self.shared, owner, shards, ttl);
-        self.shared.deadline("acquire", fut).instrument(span).await
+        self.shared
+            .deadline_within("acquire", ttl, fut)
+            .instrument(span)
+            .await
     }
 
     async fn refresh(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
         validate_all(owner, shards)?;
         let span = tracing::debug_span!("mongo.refresh", owner, shards = shards.len());
         let fut = leases::refresh(&self.shared, owner, shards, ttl);
-        self.shared.deadline("refresh", fut).instrument(span).await
+        self.shared
+            .deadline_within("refresh", ttl, fut)
+            .instrument(span)
+            .await
     }
 
     async fn release(&self, owner: &str, shard: &str) -> Result<()> {

@@ -38,10 +38,23 @@ impl Shared {
 
     /// Runs `fut` within the operation deadline; running out is a retryable backend error.
     pub async fn deadline<T>(&self, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.op_timeout, fut).await {
+        self.deadline_within(what, self.op_timeout, fut).await
+    }
+
+    /// Runs `fut` within `limit` (capped by the operation deadline). Lease calls pass their TTL:
+    /// an acquire or refresh slower than the lease it grants must fail, not report a lease
+    /// that may already have lapsed.
+    pub async fn deadline_within<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let limit = limit.min(self.op_timeout);
+        match tokio::time::timeout(limit, fut).await {
             Ok(result) => result,
             Err(_) => Err(Error::backend_msg(
-                format!("mongodb {what} did not finish within {:?}", self.op_timeout),
+                format!("mongodb {what} did not finish within {limit:?}"),
                 true,
             )),
         }

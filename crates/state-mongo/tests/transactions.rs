@@ -6,11 +6,9 @@ mod common;
 
 use berth_core::{Batch, ErrorKind, OpenOptions, Precondition, Store};
 use berth_state_mongo::{LeaseClock, MongoConfig, Transactions};
-use common::{unique_name, TestDb};
+use common::TestDb;
 use serde_json::json;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn assert_no_multi_op_batches(store: &Store) {
     assert!(!store.capabilities().atomic_batches);
@@ -103,71 +101,13 @@ async fn simulated_standalone_refuses_multi_op_batches() {
     assert_no_multi_op_batches(&store).await;
 }
 
-/// A `secantusd-py --standalone` child, killed when dropped.
-struct Standalone {
-    child: Child,
-    storage: PathBuf,
-}
-
-impl Drop for Standalone {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.storage);
-    }
-}
-
-fn secantusd() -> PathBuf {
-    if let Ok(p) = std::env::var("BERTH_TEST_SECANTUSD") {
-        return PathBuf::from(p);
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/secantusd-py");
-    assert!(
-        local.exists(),
-        "secantusd-py not found (BERTH_TEST_SECANTUSD unset, no .venv): run `./scripts/test.sh`, \
-         which installs SecantusDB into .venv"
-    );
-    local
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn real_standalone_server_refuses_multi_op_batches() {
-    let port = free_port();
-    let storage = std::env::temp_dir().join(unique_name("standalone"));
-    std::fs::create_dir_all(&storage).unwrap();
-    let child = Command::new(secantusd())
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--standalone",
-        ])
-        .arg("--storage-path")
-        .arg(&storage)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start secantusd-py --standalone");
-    let _server = Standalone { child, storage };
-    let uri = format!("mongodb://127.0.0.1:{port}/");
-    let config = MongoConfig::new(uri)
+    let server = common::Server::start(&["--standalone"]);
+    let config = MongoConfig::new(server.uri.clone())
         .database("berth_standalone")
         .auto_migrate(true)
         .op_timeout(Duration::from_secs(2));
-    // Wait (bounded) until the server answers.
-    let started = Instant::now();
-    let store = loop {
-        match berth_state_mongo::open(config.clone(), OpenOptions::default()).await {
-            Ok(store) => break store,
-            Err(e) if e.is_retryable() && started.elapsed() < Duration::from_secs(30) => {}
-            Err(e) => panic!("standalone server did not come up: {e}"),
-        }
-    };
+    let store = common::open_when_up(config, OpenOptions::default()).await;
     assert_no_multi_op_batches(&store).await;
 }

@@ -244,6 +244,17 @@ async fn write(
     let mut chunks: Vec<Document> = Vec::new();
     let mut new_generations: Vec<ObjectId> = Vec::new();
     let mut old_generations: Vec<ObjectId> = Vec::new();
+    for slot in staged.slots.iter().filter(|s| !s.written && s.checked) {
+        // A record only checked, not written, is still guarded: bumping a counter on it makes a
+        // concurrent writer conflict with this transaction (and a changed version shows here).
+        if let Some(m) = &slot.original {
+            let q = doc! {
+                "_id": record_id(&slot.collection, &slot.key),
+                "ver": crate::bson_json::to_i64(m.version, "version")?,
+            };
+            updates.push((doc! {"q": q, "u": {"$inc": {"checks": 1_i64}}}, 256));
+        }
+    }
     for slot in staged.slots.iter().filter(|s| s.written) {
         if let Some(g) = slot.original.as_ref().and_then(|m| m.generation) {
             old_generations.push(g);

@@ -18,6 +18,8 @@ pub(crate) struct Slot {
     pub staged: Option<(u64, Timestamp, usize)>,
     /// Whether any put or delete touched it.
     pub written: bool,
+    /// Whether a precondition other than a fence was checked on it.
+    pub checked: bool,
 }
 
 /// The staged outcome of a batch.
@@ -62,6 +64,7 @@ pub(crate) fn stage(
             key,
             original,
             written: false,
+            checked: false,
         })
         .collect();
     let index: HashMap<(String, String), usize> = slots
@@ -76,6 +79,7 @@ pub(crate) fn stage(
         let slot = &mut slots[at];
         if let Some(pre) = &op.precondition {
             check(i, op, pre, slot.staged.map(|(v, _, _)| v), leases)?;
+            slot.checked |= !matches!(pre, Precondition::Fence { .. });
             if let Precondition::Fence { shard, token } = pre {
                 if !fences.iter().any(|(s, _)| s == shard) {
                     fences.push((shard.clone(), *token));

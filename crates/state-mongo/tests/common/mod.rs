@@ -3,6 +3,8 @@
 
 use berth_core::{OpenOptions, Result, Store};
 use berth_state_mongo::{LeaseClock, MongoConfig};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -85,5 +87,73 @@ impl Drop for TestDb {
             }
         });
         let _ = done.join();
+    }
+}
+
+/// A SecantusDB server of the test's own (for flags the shared one lacks), killed when dropped.
+pub struct Server {
+    pub uri: String,
+    child: Child,
+    storage: PathBuf,
+}
+
+impl Server {
+    /// Starts `secantusd-py` with `flags` on a free loopback port and a temporary storage path.
+    pub fn start(flags: &[&str]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let storage = std::env::temp_dir().join(unique_name("server"));
+        std::fs::create_dir_all(&storage).unwrap();
+        let child = Command::new(secantusd())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(flags)
+            .arg("--storage-path")
+            .arg(&storage)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start secantusd-py");
+        Server {
+            uri: format!("mongodb://127.0.0.1:{port}/"),
+            child,
+            storage,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.storage);
+    }
+}
+
+/// The `secantusd-py` the harness installed: `BERTH_TEST_SECANTUSD`, else the workspace `.venv`.
+fn secantusd() -> PathBuf {
+    if let Ok(p) = std::env::var("BERTH_TEST_SECANTUSD") {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/secantusd-py");
+    assert!(
+        local.exists(),
+        "secantusd-py not found (BERTH_TEST_SECANTUSD unset, no .venv): run `./scripts/test.sh`, \
+         which installs SecantusDB into .venv"
+    );
+    local
+}
+
+/// Opens `config`, waiting (bounded) for a server that is still starting.
+pub async fn open_when_up(config: MongoConfig, options: OpenOptions) -> Store {
+    let started = std::time::Instant::now();
+    loop {
+        match berth_state_mongo::open(config.clone(), options.clone()).await {
+            Ok(store) => return store,
+            Err(e) if e.is_retryable() && started.elapsed() < Duration::from_secs(30) => {}
+            Err(e) => panic!("test server did not come up: {e}"),
+        }
     }
 }
