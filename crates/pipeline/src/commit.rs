@@ -10,6 +10,7 @@ use crate::run::{Driver, Frame};
 use berth_core::{codec, Batch, Checkpoint, ErrorKind, Precondition, Timestamp};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -132,7 +133,7 @@ impl Driver<'_> {
             .flatten()
             .unwrap_or(self.run.version + 1);
         self.run.seq = seq;
-        self.run.state = record.state;
+        self.run.state = Arc::new(record.state);
         self.run.cursor = record.cursor;
         self.run.status = status;
         self.run.checkpoint_pending = checkpoint.is_some();

@@ -157,7 +157,7 @@ impl Engine {
             };
             let run = RunState {
                 run_id: Arc::from(run_id.as_str()),
-                state: record.state,
+                state: Arc::new(record.state),
                 version: committed.versions.first().copied().flatten().unwrap_or(1),
                 seq: 0,
                 started_at,
@@ -272,7 +272,7 @@ impl Engine {
         Ok((
             RunState {
                 run_id: Arc::from(run_id),
-                state: record.state,
+                state: Arc::new(record.state),
                 version: item.meta.version,
                 seq: record.seq,
                 started_at: record.started_at,

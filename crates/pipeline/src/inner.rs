@@ -10,6 +10,7 @@ use crate::registry::{LiveRun, Registry};
 use crate::run::{Driver, Frame, FrameEnd, RunState};
 use crate::scope::Scope;
 use berth_core::{Item, Store};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -117,7 +118,7 @@ impl EngineInner {
                     } else {
                         RunStatus::Completed
                     };
-                    let state = driver.run.state.clone();
+                    let state = Value::clone(&driver.run.state);
                     driver.commit(state, None, status, None, None, None).await?;
                 }
                 let terminated = driver.run.status == RunStatus::Terminated;
@@ -129,7 +130,7 @@ impl EngineInner {
                 }
             }
             FrameEnd::Failed(failure) => {
-                let state = driver.run.state.clone();
+                let state = Value::clone(&driver.run.state);
                 let cursor = driver.run.cursor.clone();
                 driver
                     .commit(
@@ -147,7 +148,7 @@ impl EngineInner {
                 Outcome::Failed(failure)
             }
             FrameEnd::Aborted => {
-                let state = driver.run.state.clone();
+                let state = Value::clone(&driver.run.state);
                 let cursor = driver.run.cursor.clone();
                 driver
                     .commit(state, cursor, RunStatus::Aborted, None, None, None)
@@ -197,7 +198,7 @@ impl EngineInner {
             run_id: driver.run.run_id.to_string(),
             pipeline_id: self.pipeline.id.clone(),
             outcome,
-            state: driver.run.state,
+            state: Arc::try_unwrap(driver.run.state).unwrap_or_else(|shared| Value::clone(&shared)),
             stage_commits: driver.run.seq,
         })
     }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) struct LiveRun {
     pub pipeline_id: String,
     pub run_id: Arc<str>,
-    pub state: Value,
+    pub state: Arc<Value>,
     pub version: u64,
     pub seq: u64,
     pub started_at: Timestamp,
@@ -197,7 +197,7 @@ async fn export(live: &LiveRun) -> berth_core::Result<()> {
     let mut data: CheckpointData =
         berth_core::codec::from_json(cp.data.clone(), "checkpoint data")?;
     data.bundle = Some(Bundle {
-        state: live.state.clone(),
+        state: Value::clone(&live.state),
         results: live.results.clone(),
         exported_at: live.store.clock().now(),
     });

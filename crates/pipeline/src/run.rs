@@ -27,7 +27,7 @@ use tracing::Instrument;
 #[derive(Debug, Clone)]
 pub(crate) struct RunState {
     pub run_id: Arc<str>,
-    pub state: Value,
+    pub state: Arc<Value>,
     pub version: u64,
     pub seq: u64,
     pub started_at: Timestamp,
@@ -166,7 +166,11 @@ impl<'e> Driver<'e> {
             step_id: Arc::from(""),
             seq: self.run.seq,
             attempt: 1,
-            state: Arc::new(patch::view(&self.run.state, &frame.namespace).clone()),
+            state: if frame.namespace.is_empty() {
+                self.run.state.clone()
+            } else {
+                Arc::new(patch::view(&self.run.state, &frame.namespace).clone())
+            },
             cancel: self.cancel.clone(),
         };
         let patches = match run_steps(scope, stage, from, template, &self.cancel).await {
@@ -177,9 +181,13 @@ impl<'e> Driver<'e> {
         if self.cancel.is_cancelled() {
             return Ok(StageStep::End(FrameEnd::Aborted));
         }
-        let mut new_state = self.run.state.clone();
+        let mut new_state = Value::clone(&self.run.state);
         for (_, p) in &patches {
-            patch::merge(&mut new_state, &patch::nest(&frame.namespace, p.clone()));
+            if frame.namespace.is_empty() {
+                patch::merge(&mut new_state, p);
+            } else {
+                patch::merge(&mut new_state, &patch::nest(&frame.namespace, p.clone()));
+            }
         }
         let results: BTreeMap<String, Value> = patches.into_iter().collect();
         if let Some(first) = stage.sub_pipelines.first() {
@@ -286,7 +294,7 @@ impl<'e> Driver<'e> {
                 )
             })
             .collect();
-        let state = self.run.state.clone();
+        let state = Value::clone(&self.run.state);
         let route = match evaluate(stage, &self.run.run_id, &state, &frame.namespace, &results) {
             Ok(route) => route,
             Err(cause) => return Ok(self.stage_failed(frame, scope, stage, vec![cause])),
