@@ -9,6 +9,7 @@
 //! | `memory:` or `memory://` | `memory` (default) | in process, nothing persists |
 //! | `sqlite:PATH`, `sqlite::memory:` | `sqlite` (default) | embedded SQLite file (WAL), shared by processes |
 //! | `sled:PATH` | `sled` | embedded sled directory, one process at a time |
+//! | `mongodb://…` | `mongo` | MongoDB replica set shared by many hosts (run `berth-migrate up` first) |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> berth::Result<()> {
@@ -49,6 +50,10 @@ pub async fn open_with(url: &str, options: OpenOptions) -> Result<Store> {
         Location::SqliteMemory => berth_state_sqlite::open_in_memory(options).await,
         #[cfg(feature = "sled")]
         Location::Sled(path) => berth_state_sled::open(path, options).await,
+        #[cfg(feature = "mongo")]
+        Location::Mongo(url) => {
+            berth_state_mongo::open(berth_state_mongo::MongoConfig::new(url), options).await
+        }
         #[allow(unreachable_patterns)]
         other => {
             let _ = options;
