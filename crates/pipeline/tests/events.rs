@@ -108,3 +108,33 @@ async fn events_follow_every_transition_in_order() {
     ];
     assert_eq!(got, expected);
 }
+
+#[tokio::test]
+async fn failure_events_name_every_cause_before_the_pipeline_failure() {
+    let (store, _) = memory();
+    let p = Pipeline::new("f").stage(
+        Stage::new("s")
+            .step(Step::new("bad", |_| async {
+                Err(StepError::permanent("broken"))
+            }))
+            .step(patch_step("good", json!({"g": 1}))),
+    );
+    let engine = Engine::new(store, p).unwrap();
+    let mut rx = engine.subscribe();
+    let report = engine.start(json!({})).await.unwrap();
+    assert!(matches!(report.outcome, Outcome::Failed(_)));
+    let got: Vec<String> = drain(&mut rx).iter().map(describe).collect();
+    assert_eq!(
+        got,
+        [
+            "f | pipeline:start",
+            "f.s | stage:start s",
+            "f.s | step:start bad#1",
+            "f.s | step:failure bad",
+            "f.s | step:start good#1",
+            "f.s | step:success good#1",
+            "f.s | stage:failure s",
+            "f | pipeline:failure",
+        ]
+    );
+}
