@@ -4,6 +4,7 @@ use berth_core::{
     validate_lease_name, Error, Lease, LeaseStore, MachineId, Result, RunnerEntry, SharedClock,
 };
 use parking_lot::Mutex;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,7 +85,11 @@ impl LeaseStore for MemoryLeases {
         let expires_at = now.plus(ttl);
         let mut state = self.state.lock();
         let mut out = Vec::new();
+        let mut seen = HashSet::with_capacity(shards.len());
         for shard in shards {
+            if !seen.insert(shard.as_str()) {
+                continue;
+            }
             let slot = state.leases.entry(shard.clone()).or_default();
             if slot.held_by(owner, now) {
                 slot.expires_at = expires_at;
@@ -95,11 +100,7 @@ impl LeaseStore for MemoryLeases {
             } else {
                 continue;
             }
-            if let Some(l) = lease(shard, slot) {
-                if !out.iter().any(|o: &Lease| o.shard == l.shard) {
-                    out.push(l);
-                }
-            }
+            out.extend(lease(shard, slot));
         }
         Ok(out)
     }
@@ -109,15 +110,15 @@ impl LeaseStore for MemoryLeases {
         let now = self.clock.now();
         let mut state = self.state.lock();
         let mut out = Vec::new();
+        let mut seen = HashSet::with_capacity(shards.len());
         for shard in shards {
+            if !seen.insert(shard.as_str()) {
+                continue;
+            }
             if let Some(slot) = state.leases.get_mut(shard) {
                 if slot.held_by(owner, now) {
                     slot.expires_at = now.plus(ttl);
-                    if let Some(l) = lease(shard, slot) {
-                        if !out.iter().any(|o: &Lease| o.shard == l.shard) {
-                            out.push(l);
-                        }
-                    }
+                    out.extend(lease(shard, slot));
                 }
             }
         }
