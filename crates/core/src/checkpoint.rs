@@ -76,13 +76,19 @@ fn history(pipeline: &str) -> String {
     format!("checkpoint-history:{pipeline}")
 }
 
-fn validate_ids(pipeline: &str, run: &str) -> Result<()> {
+/// Checks a pipeline id: 1–200 bytes without NUL (it becomes part of collection names).
+pub fn validate_pipeline_id(pipeline: &str) -> Result<()> {
     if pipeline.is_empty() || pipeline.len() > 200 || pipeline.contains('\0') {
         return Err(Error::invalid(
             "pipeline id",
             "must be 1–200 bytes without NUL",
         ));
     }
+    Ok(())
+}
+
+fn validate_ids(pipeline: &str, run: &str) -> Result<()> {
+    validate_pipeline_id(pipeline)?;
     crate::packrun::validate_run_id(run)
 }
 
@@ -148,12 +154,15 @@ impl Checkpoints {
 
     /// Every checkpoint ever written for the run and not pruned, newest first.
     pub async fn history(&self, pipeline: &str, run: &str) -> Result<Vec<Checkpoint>> {
+        self.recent(pipeline, run, usize::MAX).await
+    }
+
+    /// The newest `limit` checkpoints written for the run, newest first (one ordered range read).
+    pub async fn recent(&self, pipeline: &str, run: &str, limit: usize) -> Result<Vec<Checkpoint>> {
         validate_ids(pipeline, run)?;
+        let scan = Scan::prefix(format!("{run}\u{1f}")).reversed().limit(limit);
         self.records
-            .scan(
-                &history(pipeline),
-                &Scan::prefix(format!("{run}\u{1f}")).reversed(),
-            )
+            .scan(&history(pipeline), &scan)
             .await?
             .into_iter()
             .map(|r| from_json(r.value, "checkpoint"))

@@ -54,7 +54,7 @@ mod time;
 pub mod testkit;
 
 pub use batch::{Batch, Committed, Op, OpKind, OpRef, Precondition};
-pub use checkpoint::{Checkpoint, Checkpoints};
+pub use checkpoint::{validate_pipeline_id, Checkpoint, Checkpoints};
 pub use collection::{Collection, Item, Meta};
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{DeterministicIds, IdGenerator, UuidV7};

@@ -121,6 +121,12 @@ pub async fn history_list_and_prune(backend: &dyn Backend) {
         vec!["s4", "s3", "s2", "s1"],
         "history is newest first"
     );
+    let recent = cps.recent("p", "r1", 2).await.unwrap();
+    let stages: Vec<&str> = recent
+        .iter()
+        .map(|c| c.paused_at_stage_id.as_str())
+        .collect();
+    assert_eq!(stages, vec!["s4", "s3"], "recent(2) is the newest two");
     assert_eq!(
         cps.read("p", "r1")
             .await
