@@ -61,7 +61,7 @@ async fn main() -> berth::Result<()> {
         .await?;
     let ttl = Duration::from_secs(35);
     let lease = leases
-        .acquire(address, &[shard.clone()], ttl)
+        .acquire(address, std::slice::from_ref(&shard), ttl)
         .await?
         .remove(0);
     println!(
