@@ -62,12 +62,13 @@ async fn sled_url_opens_a_directory() {
     assert_eq!(store.records().count("c", "").await.unwrap(), 1);
 }
 
-
 #[cfg(feature = "mongo")]
 #[tokio::test]
 async fn mongodb_url_reaches_the_server_and_asks_for_the_migration() {
     let Ok(uri) = std::env::var("BERTH_TEST_MONGODB_URI") else {
-        panic!("BERTH_TEST_MONGODB_URI is not set: run ./scripts/test.sh, which starts a test server");
+        panic!(
+            "BERTH_TEST_MONGODB_URI is not set: run ./scripts/test.sh, which starts a test server"
+        );
     };
     // A database nobody migrated: opening must refuse and name the command to run.
     let db = format!("berth_facade_{}", std::process::id());

@@ -92,7 +92,11 @@ pub async fn acquire_is_exclusive_and_partial(backend: &dyn Backend) {
     assert_eq!(names(&l.held_by(B).await.unwrap()), vec!["g:3"]);
     assert!(l.acquire(A, &[], TTL).await.unwrap().is_empty());
     let twice = l.acquire(A, &shards(&["g:5", "g:5"]), TTL).await.unwrap();
-    assert_eq!(names(&twice), vec!["g:5"], "a shard named twice is granted once");
+    assert_eq!(
+        names(&twice),
+        vec!["g:5"],
+        "a shard named twice is granted once"
+    );
     let twice = l.refresh(A, &shards(&["g:5", "g:5"]), TTL).await.unwrap();
     assert_eq!(names(&twice), vec!["g:5"], "and refreshed once");
 }
