@@ -21,7 +21,7 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::Error as DriverError;
 use mongodb::ClientSession;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Attempts before a batch that keeps meeting concurrent writers gives up (retryably).
 const ATTEMPTS: usize = 10;
@@ -174,19 +174,10 @@ async fn read_originals(
     session: &mut ClientSession,
     slots: &[(String, String)],
 ) -> std::result::Result<Vec<Option<Meta>>, Abort> {
-    let mut by_collection: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (c, k) in slots {
-        by_collection.entry(c).or_default().push(k);
-    }
-    let branches: Vec<Document> = by_collection
-        .into_iter()
-        .map(|(c, keys)| doc! {"c": c, "k": {"$in": keys}})
-        .collect();
-    let filter = if branches.len() == 1 {
-        branches.into_iter().next().unwrap_or_default()
-    } else {
-        doc! {"$or": branches}
-    };
+    // One `_id` lookup whatever the collections: served by the primary index everywhere
+    // (an `$or` per collection would scan on some servers).
+    let ids: Vec<String> = slots.iter().map(|(c, k)| record_id(c, k)).collect();
+    let filter = doc! {"_id": {"$in": ids}};
     let cursor = shared
         .coll(Role::Records)
         .find(filter)
