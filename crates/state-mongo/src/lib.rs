@@ -55,8 +55,8 @@ pub use records::MongoRecords;
 pub use server::ServerInfo;
 
 use crate::errors::ctx;
-use berth_core::{Capabilities, Error, OpenOptions, Result, Store};
-use mongodb::options::ClientOptions;
+use berth_core::{Capabilities, Durability, Error, OpenOptions, Result, Store};
+use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::Client;
 use shared::Shared;
 use std::sync::Arc;
@@ -87,6 +87,9 @@ async fn open_inner(config: MongoConfig, options: OpenOptions) -> Result<Store> 
         .map_err(|e| Error::invalid("mongodb connection string", e.to_string()))?;
     if client_options.app_name.is_none() {
         client_options.app_name = Some("berth".into());
+    }
+    if client_options.write_concern.is_none() {
+        client_options.write_concern = Some(write_concern(options.durability));
     }
     if client_options.server_selection_timeout.is_none() {
         client_options.server_selection_timeout = Some(config.op_timeout);
@@ -134,7 +137,49 @@ async fn open_inner(config: MongoConfig, options: OpenOptions) -> Result<Store> 
     )
 }
 
+/// The write concern of a durability setting (when the connection string names none):
+/// `Immediate` waits for a journaled majority, `Relaxed` for the primary's memory.
+fn write_concern(durability: Durability) -> WriteConcern {
+    match durability {
+        Durability::Immediate => WriteConcern::builder()
+            .w(Acknowledgment::Majority)
+            .journal(true)
+            .build(),
+        Durability::Relaxed => WriteConcern::builder()
+            .w(Acknowledgment::Nodes(1))
+            .journal(false)
+            .build(),
+    }
+}
+
 /// Opens `url` (`mongodb://…`) with every default: server lease clock, no auto-migration.
 pub async fn open_url(url: &str, options: OpenOptions) -> Result<Store> {
     open(MongoConfig::new(url), options).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durability_maps_to_write_concern() {
+        let immediate = write_concern(Durability::Immediate);
+        assert_eq!(immediate.w, Some(Acknowledgment::Majority));
+        assert_eq!(immediate.journal, Some(true));
+        let relaxed = write_concern(Durability::Relaxed);
+        assert_eq!(relaxed.w, Some(Acknowledgment::Nodes(1)));
+        assert_eq!(relaxed.journal, Some(false));
+        assert!(
+            capabilities(ServerInfo {
+                transactions: false
+            })
+            .persistent
+        );
+        assert!(
+            !capabilities(ServerInfo {
+                transactions: false
+            })
+            .atomic_batches
+        );
+    }
 }

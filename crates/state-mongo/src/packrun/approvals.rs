@@ -1,5 +1,6 @@
 //! [`ApprovalStore`] on `pack_run_approvals`: one document per (runId, approvalId), decided
-//! with compare-and-set on a `version` field so two deciders can't both win.
+//! with compare-and-set on a `version` field so two deciders can't both win. Seed 002 leaves
+//! this collection's fields open; ours mirror [`Approval`] in camelCase.
 
 use super::doc::{from_doc, to_doc};
 use crate::errors::{ctx, is_duplicate_key};
@@ -17,8 +18,15 @@ const DATES: &[&str] = &["requestedAt", "decidedAt", "decisions.decidedAt"];
 /// Compare-and-set rounds before a contended decision gives up.
 const CAS_ATTEMPTS: usize = 16;
 
+/// The `_id` of a gate: `"<bytes of run id>:<run id><approval id>"`, so reads and
+/// compare-and-set writes go through the primary index.
+fn approval_key(run: &str, approval_id: &str) -> String {
+    format!("{}:{run}{approval_id}", run.len())
+}
+
 fn encode(approval: &Approval, version: i64) -> Result<Document> {
-    let mut d = to_doc(approval, DATES, "approval")?;
+    let mut d = doc! {"_id": approval_key(&approval.run_id, &approval.approval_id)};
+    d.extend(to_doc(approval, DATES, "approval")?);
     d.insert("version", version);
     Ok(d)
 }
@@ -44,7 +52,7 @@ impl MongoApprovals {
         let found = self
             .shared
             .coll(Role::Approvals)
-            .find_one(doc! {"runId": run, "approvalId": approval_id})
+            .find_one(doc! {"_id": approval_key(run, approval_id)})
             .await
             .map_err(ctx("read approval"))?;
         found.map(decode).transpose()
@@ -84,7 +92,7 @@ impl MongoApprovals {
                 .await?
                 .ok_or_else(|| Error::NotFound(format!("approval {approval_id} of run {run}")))?;
             apply_decision(&mut approval, &request, self.shared.clock.now())?;
-            let filter = doc! {"runId": run, "approvalId": approval_id, "version": version};
+            let filter = doc! {"_id": approval_key(run, approval_id), "version": version};
             let done = self
                 .shared
                 .coll(Role::Approvals)

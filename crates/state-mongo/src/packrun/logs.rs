@@ -59,10 +59,15 @@ impl MongoLogs {
             .into_iter()
             .map(|(run, seqs)| doc! {"runId": run, "sequence": {"$in": seqs}})
             .collect();
+        // One branch needs no `$or` (which some servers answer with a collection scan).
+        let filter = match <[Document; 1]>::try_from(branches) {
+            Ok([only]) => only,
+            Err(branches) => doc! {"$or": branches},
+        };
         let cursor = self
             .shared
             .coll(Role::Logs)
-            .find(doc! {"$or": branches})
+            .find(filter)
             .await
             .map_err(ctx("read log entries"))?;
         let mut stored: HashMap<(String, u64), LogEntry> = HashMap::new();
