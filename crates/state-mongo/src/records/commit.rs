@@ -201,14 +201,14 @@ async fn live_leases(
     session: &mut ClientSession,
     shards: &[&str],
 ) -> std::result::Result<HashMap<String, u64>, Abort> {
-    let filter = doc! {
-        "_id": {"$in": shards},
-        "owner": {"$ne": Bson::Null},
-        "$expr": {"$gt": ["$exp", shared.now_expr()]},
-    };
+    // Equality first (primary index), then liveness by the lease clock.
+    let pipeline = vec![
+        doc! {"$match": {"_id": {"$in": shards}, "owner": {"$ne": Bson::Null}}},
+        doc! {"$match": {"$expr": {"$gt": ["$exp", shared.now_expr()]}}},
+    ];
     let cursor = shared
         .coll(Role::Leases)
-        .find(filter)
+        .aggregate(pipeline)
         .session(&mut *session)
         .await
         .map_err(driver("read fences"))?;
