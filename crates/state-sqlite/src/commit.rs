@@ -6,11 +6,23 @@ use crate::values::{json_text, to_u64};
 use berth_core::{Batch, Committed, Error, OpKind, Precondition, Result, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
 
+/// Creates a record (version 1). `RETURNING` is avoided on this path: it doubled the cost of
+/// a put in SQLite.
+const INSERT: &str =
+    "INSERT OR IGNORE INTO records (collection, key, value, version, created_at, updated_at) \
+     VALUES (?1, ?2, ?3, 1, ?4, ?4)";
+
+/// Replaces a record that exists: `version + 1`, a new `updated_at`, `created_at` kept.
+const REPLACE: &str = "UPDATE records SET value = ?3, version = version + 1, updated_at = ?4 \
+     WHERE collection = ?1 AND key = ?2 RETURNING version";
+
 /// Applies `batch` at time `now`. On error the caller (the writer) rolls back whatever the
 /// earlier ops wrote.
 pub(crate) fn apply(conn: &Connection, batch: &Batch, now: Timestamp) -> Result<Committed> {
     let now_ms = now.millis();
     let mut versions = Vec::with_capacity(batch.len());
+    // Looked up once per batch: a 10 000-put batch would otherwise hash the SQL 10 000 times.
+    let mut insert = None;
     for (i, op) in batch.ops().iter().enumerate() {
         if let Some(pre) = &op.precondition {
             check(conn, i, &op.collection, &op.key, pre, now)?;
@@ -18,22 +30,21 @@ pub(crate) fn apply(conn: &Connection, batch: &Batch, now: Timestamp) -> Result<
         match &op.kind {
             OpKind::Put(value) => {
                 let text = json_text(value)?;
-                let version: i64 = conn
-                    .prepare_cached(
-                        "INSERT INTO records (collection, key, value, version, created_at, updated_at) \
-                         VALUES (?1, ?2, ?3, 1, ?4, ?4) \
-                         ON CONFLICT (collection, key) DO UPDATE SET \
-                         value = excluded.value, version = version + 1, updated_at = excluded.updated_at \
-                         RETURNING version",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(
-                            params![op.collection, op.key.as_bytes(), text, now_ms],
-                            |r| r.get(0),
-                        )
-                    })
-                    .sql()?;
-                versions.push(Some(to_u64("version", version)?));
+                let insert = match &mut insert {
+                    Some(stmt) => stmt,
+                    None => insert.insert(conn.prepare_cached(INSERT).sql()?),
+                };
+                let p = params![op.collection, op.key.as_bytes(), text, now_ms];
+                let version = if insert.execute(p).sql()? == 1 {
+                    1
+                } else {
+                    let version: i64 = conn
+                        .prepare_cached(REPLACE)
+                        .and_then(|mut s| s.query_row(p, |r| r.get(0)))
+                        .sql()?;
+                    to_u64("version", version)?
+                };
+                versions.push(Some(version));
             }
             OpKind::Delete => {
                 conn.prepare_cached("DELETE FROM records WHERE collection = ?1 AND key = ?2")
