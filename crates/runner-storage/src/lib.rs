@@ -10,7 +10,13 @@
 //!   backend's [`LeaseStore`](berth_core::LeaseStore);
 //! - [`assignment`]: weighted rendezvous hashing of each group's shards onto healthy runners;
 //! - [`ShardKeeper`]: a task per runner that keeps its assigned shards, and that stops
-//!   believing in a shard before its lease can lapse when storage fails or hangs.
+//!   believing in a shard before its lease can lapse when storage fails or hangs;
+//! - [`workers`]: the worker registry of seed 000 ([`WorkerRegistry`]:
+//!   `update_unit_registrations` over workers, service accounts, API keys and registrations);
+//! - [`InstanceSecrets`]: an instance's secrets changed in one batch under its lock;
+//! - [`KeyLock`]: keyed locks for those services, in process or lease-backed across processes
+//!   ([`LockMode`], [`LeaseKeyLock`]), and a [`StateObserver`] that sees their batches and log
+//!   lines (for audit and replayable traces).
 //!
 //! A shard keeper narrows the window in which two runners act on one shard to nothing on its
 //! side; the fencing token closes it on the storage side: put the token of the lease in a
@@ -47,10 +53,16 @@ mod address;
 pub mod assignment;
 mod hash;
 mod keeper;
+mod keyed_lease_lock;
+mod keyed_lock;
 mod lease;
+mod observer;
 mod runner;
+mod secrets;
 mod service;
 mod shard;
+mod staging;
+pub mod workers;
 
 pub use address::{AddressError, RunnerAddress};
 pub use berth_core::MachineId;
@@ -58,7 +70,12 @@ pub use hash::stable_hash;
 pub use keeper::{
     HeldShard, HeldShards, KeeperConfig, KeeperState, LossReason, ShardEvent, ShardKeeper,
 };
+pub use keyed_lease_lock::{lease_name, LeaseKeyLock, LeaseLockConfig};
+pub use keyed_lock::{HeldKeys, InProcessLock, KeyLock, LockGuard, LockMode};
 pub use lease::ShardLease;
+pub use observer::{NoObserver, StagedKind, StateObserver};
 pub use runner::{RegisteredRunner, Runner};
+pub use secrets::{instance_lock, secrets_collection, InstanceSecrets, Secret, SecretChanges};
 pub use service::{RunnerStorage, DEFAULT_TTL};
 pub use shard::{ShardId, ShardIdError, DEFAULT_GROUP, DEFAULT_SHARDS_PER_GROUP};
+pub use workers::{UnitWorker, WorkerManager, WorkerRegistry};

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod packruns;
 pub mod persistence;
 pub mod records;
+pub mod trace;
 pub mod typed;
 
 use crate::{DeterministicIds, ManualClock, OpenOptions, Result, Store, Timestamp};
