@@ -119,4 +119,6 @@ pub trait ApprovalStore: Send + Sync {
         approval_id: &str,
         request: DecisionRequest,
     ) -> Result<Approval>;
+    /// Stores `approval` exactly as given, replacing any gate with its (run, id) (for import).
+    async fn restore(&self, approval: Approval) -> Result<Approval>;
 }

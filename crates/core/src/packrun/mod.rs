@@ -24,6 +24,7 @@
 
 mod approval;
 mod artifact;
+pub mod export;
 pub mod generic;
 mod log;
 mod run;

@@ -179,4 +179,7 @@ pub trait RunStore: Send + Sync {
     async fn update(&self, run: PackRun) -> Result<PackRun>;
     /// Lists runs by `updated_at` descending (ties by id descending).
     async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>>;
+    /// Stores `run` exactly as given, timestamps included, replacing any run with its id
+    /// (for import and restore); returns it with its new store version.
+    async fn restore(&self, run: PackRun) -> Result<PackRun>;
 }

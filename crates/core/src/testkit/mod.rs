@@ -106,6 +106,7 @@ macro_rules! conformance_tests {
             packruns::artifacts_unique_per_run_and_name,
             packruns::approvals_compare_and_set,
             packruns::approvals_quorum_and_grants,
+            packruns::restore_keeps_records_exactly,
             persistence::data_survives_reopen,
             persistence::capabilities_are_honest,
         );

@@ -413,3 +413,66 @@ pub async fn approvals_quorum_and_grants(backend: &dyn Backend) {
         .collect();
     assert_eq!(ids, vec!["another", "release"]);
 }
+
+pub async fn restore_keeps_records_exactly(backend: &dyn Backend) {
+    let (_loc, store, clock) = fresh(backend).await;
+    let runs = store.runs();
+    clock.advance(Duration::from_secs(3600));
+    // An exported run from the past: its timestamps must survive as they are.
+    let mut old = run("imported", Some("t1"));
+    old.created_at = T0;
+    old.updated_at = T0.plus(Duration::from_secs(10));
+    old.status = RunStatus::Succeeded;
+    let restored = runs.restore(old.clone()).await.unwrap();
+    assert_eq!(restored.version, 1);
+    let got = runs.get("imported").await.unwrap().unwrap();
+    assert_eq!(
+        (got.created_at, got.updated_at, got.status),
+        (old.created_at, old.updated_at, RunStatus::Succeeded)
+    );
+    runs.create(run("fresh", Some("t1"))).await.unwrap();
+    let t1 = RunQuery {
+        tenant: Some("t1".into()),
+        ..RunQuery::default()
+    };
+    let ids: Vec<String> = runs
+        .list(&t1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["fresh", "imported"],
+        "listed by the restored updated_at"
+    );
+    // Restoring again replaces, moves the version on, and leaves no stale index entry.
+    let mut again = old.clone();
+    again.tenant_id = Some("t2".into());
+    assert_eq!(runs.restore(again).await.unwrap().version, 2);
+    assert_eq!(runs.list(&t1).await.unwrap().len(), 1);
+    assert_eq!(runs.list(&RunQuery::default()).await.unwrap().len(), 2);
+    let stale = runs.update(got).await.unwrap_err();
+    assert_eq!(
+        stale.kind(),
+        ErrorKind::Conflict,
+        "an update against the replaced version fails"
+    );
+
+    let approvals = store.approvals();
+    let mut gate = Approval::pending("imported", "gate", 1);
+    gate.status = ApprovalStatus::Approved;
+    gate.requested_at = T0;
+    gate.decided_at = Some(T0.plus(Duration::from_secs(5)));
+    gate.decisions = vec![ApprovalDecision {
+        actor: "ann".into(),
+        decision: Decision::Approve,
+        reason: None,
+        decided_at: T0.plus(Duration::from_secs(5)),
+    }];
+    approvals.restore(gate.clone()).await.unwrap();
+    approvals.restore(gate.clone()).await.unwrap();
+    assert_eq!(approvals.get("imported", "gate").await.unwrap(), Some(gate));
+    assert_eq!(approvals.list("imported").await.unwrap().len(), 1);
+}

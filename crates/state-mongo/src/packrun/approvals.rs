@@ -80,6 +80,22 @@ impl MongoApprovals {
         }
     }
 
+    /// Replaces the gate as given, moving its version on so an in-flight decision retries.
+    async fn restore_inner(&self, approval: Approval) -> Result<Approval> {
+        let version = self
+            .read(&approval.run_id, &approval.approval_id)
+            .await?
+            .map_or(1, |(_, v)| v + 1);
+        let key = approval_key(&approval.run_id, &approval.approval_id);
+        self.shared
+            .coll(Role::Approvals)
+            .replace_one(doc! {"_id": key}, encode(&approval, version)?)
+            .upsert(true)
+            .await
+            .map_err(ctx("restore approval"))?;
+        Ok(approval)
+    }
+
     async fn decide_inner(
         &self,
         run: &str,
@@ -121,6 +137,16 @@ impl ApprovalStore for MongoApprovals {
         let span = tracing::debug_span!("mongo.approvals.create", run = %approval.run_id, approval = %approval.approval_id);
         self.shared
             .deadline("create approval", self.create_inner(approval))
+            .instrument(span)
+            .await
+    }
+
+    async fn restore(&self, approval: Approval) -> Result<Approval> {
+        validate_run_id(&approval.run_id)?;
+        validate_key(&approval.approval_id)?;
+        let span = tracing::debug_span!("mongo.approvals.restore", run = %approval.run_id, approval = %approval.approval_id);
+        self.shared
+            .deadline("restore approval", self.restore_inner(approval))
             .instrument(span)
             .await
     }

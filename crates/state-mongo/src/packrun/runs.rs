@@ -109,6 +109,45 @@ impl MongoRuns {
         }
     }
 
+    /// Replaces the run as given; the version moves on from the stored one so compare-and-set
+    /// updates made against the old document fail.
+    async fn restore_inner(&self, mut run: PackRun) -> Result<PackRun> {
+        let runs = self.shared.coll(Role::Runs);
+        let current = runs
+            .find_one(doc! {"_id": &run.id})
+            .projection(doc! {"version": 1})
+            .await
+            .map_err(ctx("read run"))?;
+        let old = current
+            .as_ref()
+            .and_then(|d| crate::errors::number(d, "version"));
+        run.version = old.map_or(1, |v| u64::try_from(v).unwrap_or(0) + 1);
+        let filter = match old {
+            Some(v) => doc! {"_id": &run.id, "version": v},
+            None => doc! {"_id": &run.id},
+        };
+        let done = runs
+            .replace_one(filter, encode(&run)?)
+            .upsert(true)
+            .await
+            .map_err(|e| {
+                if is_duplicate_key(&e) {
+                    Error::conflict(0, &self.shared.names.runs, &run.id, "restored concurrently")
+                } else {
+                    ctx("restore run")(e)
+                }
+            })?;
+        if done.matched_count == 0 && done.upserted_id.is_none() {
+            return Err(Error::conflict(
+                0,
+                &self.shared.names.runs,
+                &run.id,
+                "restored concurrently",
+            ));
+        }
+        Ok(run)
+    }
+
     async fn list_inner(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
         if query.limit == 0 {
             return Ok(Vec::new());
@@ -176,6 +215,16 @@ impl RunStore for MongoRuns {
         let span = tracing::debug_span!("mongo.runs.update", run = %run.id, version = run.version);
         self.shared
             .deadline("update run", self.update_inner(run))
+            .instrument(span)
+            .await
+    }
+
+    async fn restore(&self, run: PackRun) -> Result<PackRun> {
+        validate_run_id(&run.id)?;
+        validate_tenant(&run.tenant_id)?;
+        let span = tracing::debug_span!("mongo.runs.restore", run = %run.id);
+        self.shared
+            .deadline("restore run", self.restore_inner(run))
             .instrument(span)
             .await
     }

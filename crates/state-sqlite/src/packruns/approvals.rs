@@ -42,6 +42,30 @@ fn read_one(conn: &Connection, run: &str, approval_id: &str) -> Result<Option<Ap
 
 #[async_trait]
 impl ApprovalStore for SqliteApprovals {
+    async fn restore(&self, approval: Approval) -> Result<Approval> {
+        validate_run_id(&approval.run_id)?;
+        validate_key(&approval.approval_id)?;
+        let span = tracing::debug_span!("sqlite.approvals.restore", run = %approval.run_id, approval = %approval.approval_id);
+        self.db
+            .writer
+            .run(move |conn| {
+                let doc = json_text(&check_size(&approval)?)?;
+                let status = enum_text("approval status", &approval.status)?;
+                conn.prepare_cached(
+                    "INSERT INTO pack_run_approvals (run_id, approval_id, status, doc) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, approval_id) \
+                     DO UPDATE SET status = excluded.status, doc = excluded.doc",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![approval.run_id, approval.approval_id, status, doc])
+                })
+                .sql()?;
+                Ok(approval)
+            })
+            .instrument(span)
+            .await
+    }
+
     async fn create(&self, mut approval: Approval) -> Result<Approval> {
         validate_run_id(&approval.run_id)?;
         validate_key(&approval.approval_id)?;

@@ -142,6 +142,47 @@ impl RunStore for SqliteRuns {
             .await
     }
 
+    async fn restore(&self, mut run: PackRun) -> Result<PackRun> {
+        validate_run_id(&run.id)?;
+        validate_tenant(&run.tenant_id)?;
+        let span = tracing::debug_span!("sqlite.runs.restore", run = %run.id);
+        self.db
+            .writer
+            .run(move |conn| {
+                run.version = 0;
+                let doc = json_text(&check_size(&run)?)?;
+                let status = enum_text("run status", &run.status)?;
+                let version: i64 = conn
+                    .prepare_cached(
+                        "INSERT INTO pack_runs (id, tenant_id, status, version, created_at, updated_at, doc) \
+                         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6) \
+                         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, \
+                         status = excluded.status, version = pack_runs.version + 1, \
+                         created_at = excluded.created_at, updated_at = excluded.updated_at, \
+                         doc = excluded.doc \
+                         RETURNING version",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(
+                            params![
+                                run.id,
+                                run.tenant_id,
+                                status,
+                                run.created_at.millis(),
+                                run.updated_at.millis(),
+                                doc
+                            ],
+                            |r| r.get(0),
+                        )
+                    })
+                    .sql()?;
+                run.version = to_u64("version", version)?;
+                Ok(run)
+            })
+            .instrument(span)
+            .await
+    }
+
     async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
         validate_tenant(&query.tenant)?;
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);

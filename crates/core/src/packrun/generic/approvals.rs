@@ -127,6 +127,19 @@ impl ApprovalStore for GenericApprovals {
             .collect()
     }
 
+    async fn restore(&self, approval: Approval) -> Result<Approval> {
+        validate_run_id(&approval.run_id)?;
+        validate_key(&approval.approval_id)?;
+        let mut batch = Batch::new();
+        batch.put(
+            &collection(&approval.run_id),
+            &approval.approval_id,
+            to_json(&approval)?,
+        );
+        self.records.commit(batch).await?;
+        Ok(approval)
+    }
+
     async fn decide(
         &self,
         run: &str,

@@ -134,6 +134,33 @@ impl RunStore for GenericRuns {
         Ok(run)
     }
 
+    async fn restore(&self, mut run: PackRun) -> Result<PackRun> {
+        validate_run_id(&run.id)?;
+        validate_tenant(&run.tenant_id)?;
+        let mut attempt = 0;
+        loop {
+            let current = self.get(&run.id).await?;
+            let mut batch = Batch::new();
+            let guard = match &current {
+                Some(c) => Precondition::Version(c.version),
+                None => Precondition::Absent,
+            };
+            batch.put(RUNS, &run.id, to_json(&run)?).when(guard);
+            if let Some(c) = &current {
+                Self::delete_indexes(&mut batch, c);
+            }
+            Self::put_indexes(&mut batch, &run);
+            match self.records.commit(batch).await {
+                Ok(done) => {
+                    run.version = done.versions.first().copied().flatten().unwrap_or(1);
+                    return Ok(run);
+                }
+                Err(Error::Conflict { .. }) if attempt < super::CAS_RETRIES => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
         validate_tenant(&query.tenant)?;
         let collection = match &query.tenant {

@@ -1,0 +1,375 @@
+//! The berth export format: pack runs as a directory of plain files.
+//!
+//! `berth export` writes it, `berth import` and `berth-migrate import` read it; moving a store
+//! from one backend to another is an export followed by an import.
+//!
+//! ```text
+//! DIR/
+//!   manifest.json                 {"format": "berth-export", "version": 1, "runs": 2}
+//!   runs/<run dir>/run.json       the run document (camelCase fields, times in epoch ms)
+//!   runs/<run dir>/logs.ndjson    one log entry per line, ascending sequence
+//!   runs/<run dir>/artifacts.ndjson  one artifact record per line, by name
+//!   runs/<run dir>/approvals.ndjson  one approval gate per line, by id
+//! ```
+//!
+//! `<run dir>` is the run id with every byte outside `[A-Za-z0-9._-]` written as `%XX` (and a
+//! leading `.` as `%2E`), so any run id is a safe file name; the id itself is read from
+//! `run.json`. Missing `.ndjson` files mean "none". Blank lines are ignored. Importing is
+//! idempotent: runs and approvals are restored exactly by id, logs are appended idempotently on
+//! (run, sequence), artifacts are upserted on (run, name).
+//!
+//! File access here is synchronous; call it from a blocking context in async code.
+//!
+//! ```
+//! # async fn demo(from: berth_core::Store, to: berth_core::Store) -> Result<(), Box<dyn std::error::Error>> {
+//! use berth_core::packrun::export;
+//! let dir = std::env::temp_dir().join("berth-export-demo");
+//! let written = export::export_store(&from, &dir).await?;
+//! let (bundles, problems) = export::read_dir(&dir)?;
+//! assert!(problems.is_empty());
+//! for bundle in &bundles {
+//!     export::restore_bundle(&to, bundle).await?;
+//! }
+//! println!("moved {} runs", written.runs);
+//! # Ok(()) }
+//! ```
+
+use crate::error::Result;
+use crate::packrun::{Approval, Artifact, LogEntry, PackRun, RunCursor, RunQuery};
+use crate::Store;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::fs;
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The `format` field of a manifest.
+pub const FORMAT: &str = "berth-export";
+/// The version of the layout this module writes and reads.
+pub const VERSION: u32 = 1;
+const PAGE: usize = 500;
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Layout version.
+    pub version: u32,
+    /// Number of run directories written.
+    pub runs: u64,
+}
+
+/// Everything of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunBundle {
+    /// The run document.
+    pub run: PackRun,
+    /// Its log entries, ascending sequence.
+    pub logs: Vec<LogEntry>,
+    /// Its artifacts.
+    pub artifacts: Vec<Artifact>,
+    /// Its approval gates.
+    pub approvals: Vec<Approval>,
+}
+
+/// How many records an export or import moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Runs.
+    pub runs: u64,
+    /// Log entries (on import: newly appended ones).
+    pub logs: u64,
+    /// Artifact records.
+    pub artifacts: u64,
+    /// Approval gates.
+    pub approvals: u64,
+}
+
+impl Counts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: Counts) {
+        self.runs += other.runs;
+        self.logs += other.logs;
+        self.artifacts += other.artifacts;
+        self.approvals += other.approvals;
+    }
+}
+
+/// A file of an export that could not be read; `line` is 1-based where it applies.
+#[derive(Debug, thiserror::Error)]
+pub struct FileError {
+    /// The file.
+    pub file: PathBuf,
+    /// The line, for NDJSON files.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+fn file_error(file: &Path, line: Option<usize>, message: impl Into<String>) -> FileError {
+    FileError {
+        file: file.to_owned(),
+        line,
+        message: message.into(),
+    }
+}
+
+/// The directory name of a run id (see the module docs).
+pub fn run_dir_name(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for (i, b) in id.bytes().enumerate() {
+        let plain = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
+        if plain {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn io_error(file: &Path, e: io::Error) -> FileError {
+    file_error(file, None, e.to_string())
+}
+
+fn write_ndjson<T: Serialize>(file: &Path, items: &[T]) -> Result<(), FileError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let out = fs::File::create(file).map_err(|e| io_error(file, e))?;
+    let mut out = BufWriter::new(out);
+    for item in items {
+        serde_json::to_writer(&mut out, item).map_err(|e| file_error(file, None, e.to_string()))?;
+        out.write_all(b"\n").map_err(|e| io_error(file, e))?;
+    }
+    out.flush().map_err(|e| io_error(file, e))
+}
+
+fn read_ndjson<T: DeserializeOwned>(file: &Path) -> Result<Vec<T>, FileError> {
+    let input = match fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(file, e)),
+    };
+    let mut items = Vec::new();
+    for (i, line) in io::BufReader::new(input).lines().enumerate() {
+        let line = line.map_err(|e| file_error(file, Some(i + 1), e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item = serde_json::from_str(&line)
+            .map_err(|e| file_error(file, Some(i + 1), e.to_string()))?;
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// Writes one run's directory below `dir/runs/`.
+pub fn write_bundle(dir: &Path, bundle: &RunBundle) -> Result<(), FileError> {
+    let run_dir = dir.join("runs").join(run_dir_name(&bundle.run.id));
+    fs::create_dir_all(&run_dir).map_err(|e| io_error(&run_dir, e))?;
+    let run_file = run_dir.join("run.json");
+    let json = serde_json::to_vec_pretty(&bundle.run)
+        .map_err(|e| file_error(&run_file, None, e.to_string()))?;
+    fs::write(&run_file, json).map_err(|e| io_error(&run_file, e))?;
+    write_ndjson(&run_dir.join("logs.ndjson"), &bundle.logs)?;
+    write_ndjson(&run_dir.join("artifacts.ndjson"), &bundle.artifacts)?;
+    write_ndjson(&run_dir.join("approvals.ndjson"), &bundle.approvals)
+}
+
+/// Reads one run directory.
+pub fn read_bundle(run_dir: &Path) -> Result<RunBundle, FileError> {
+    let run_file = run_dir.join("run.json");
+    let text = fs::read(&run_file).map_err(|e| io_error(&run_file, e))?;
+    let run: PackRun =
+        serde_json::from_slice(&text).map_err(|e| file_error(&run_file, None, e.to_string()))?;
+    crate::packrun::validate_run_id(&run.id)
+        .map_err(|e| file_error(&run_file, None, e.to_string()))?;
+    let logs: Vec<LogEntry> = read_ndjson(&run_dir.join("logs.ndjson"))?;
+    let artifacts: Vec<Artifact> = read_ndjson(&run_dir.join("artifacts.ndjson"))?;
+    let approvals: Vec<Approval> = read_ndjson(&run_dir.join("approvals.ndjson"))?;
+    let foreign = logs
+        .iter()
+        .map(|l| &l.run_id)
+        .chain(artifacts.iter().map(|a| &a.run_id))
+        .chain(approvals.iter().map(|a| &a.run_id))
+        .find(|id| **id != run.id);
+    if let Some(other) = foreign {
+        return Err(file_error(
+            run_dir,
+            None,
+            format!("a record of run {other:?} is filed under run {:?}", run.id),
+        ));
+    }
+    Ok(RunBundle {
+        run,
+        logs,
+        artifacts,
+        approvals,
+    })
+}
+
+/// Reads the manifest of an export directory.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, FileError> {
+    let file = dir.join("manifest.json");
+    let text = fs::read(&file).map_err(|e| io_error(&file, e))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|e| file_error(&file, None, e.to_string()))?;
+    if manifest.format != FORMAT || manifest.version != VERSION {
+        return Err(file_error(
+            &file,
+            None,
+            format!(
+                "format {:?} version {} is not {FORMAT:?} version {VERSION}",
+                manifest.format, manifest.version
+            ),
+        ));
+    }
+    Ok(manifest)
+}
+
+/// Reads every run directory of an export: the bundles that parsed, and a [`FileError`] for
+/// each one that did not (the rest are still returned).
+pub fn read_dir(dir: &Path) -> Result<(Vec<RunBundle>, Vec<FileError>), FileError> {
+    read_manifest(dir)?;
+    let runs = dir.join("runs");
+    let mut entries: Vec<PathBuf> = match fs::read_dir(&runs) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_error(&runs, e)),
+    };
+    entries.sort();
+    let mut bundles = Vec::new();
+    let mut problems = Vec::new();
+    for run_dir in entries {
+        match read_bundle(&run_dir) {
+            Ok(b) => bundles.push(b),
+            Err(e) => problems.push(e),
+        }
+    }
+    Ok((bundles, problems))
+}
+
+/// Reads everything of run `id` from `store`.
+pub async fn collect_bundle(store: &Store, id: &str) -> Result<Option<RunBundle>> {
+    let Some(run) = store.runs().get(id).await? else {
+        return Ok(None);
+    };
+    let mut logs = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.logs().read(id, after, PAGE).await?;
+        let done = page.len() < PAGE;
+        after = page.last().map(|l| l.sequence);
+        logs.extend(page);
+        if done {
+            break;
+        }
+    }
+    let artifacts = store.artifacts().list(id).await?;
+    let approvals = store.approvals().list(id).await?;
+    Ok(Some(RunBundle {
+        run,
+        logs,
+        artifacts,
+        approvals,
+    }))
+}
+
+/// Writes every run of `store` into `dir` (created if missing) with its manifest.
+pub async fn export_store(store: &Store, dir: &Path) -> std::result::Result<Counts, ExportError> {
+    fs::create_dir_all(dir).map_err(|e| ExportError::File(io_error(dir, e)))?;
+    let mut counts = Counts::default();
+    let mut query = RunQuery {
+        limit: PAGE,
+        ..RunQuery::default()
+    };
+    loop {
+        let page = store.runs().list(&query).await?;
+        for run in &page {
+            if let Some(bundle) = collect_bundle(store, &run.id).await? {
+                write_bundle(dir, &bundle)?;
+                counts.add(Counts {
+                    runs: 1,
+                    logs: bundle.logs.len() as u64,
+                    artifacts: bundle.artifacts.len() as u64,
+                    approvals: bundle.approvals.len() as u64,
+                });
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => query.after = Some(RunCursor::from(last)),
+            _ => break,
+        }
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        version: VERSION,
+        runs: counts.runs,
+    };
+    let file = dir.join("manifest.json");
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| ExportError::File(file_error(&file, None, e.to_string())))?;
+    fs::write(&file, json).map_err(|e| ExportError::File(io_error(&file, e)))?;
+    Ok(counts)
+}
+
+/// Writes `bundle` into `store` exactly (idempotent); returns what it wrote.
+pub async fn restore_bundle(store: &Store, bundle: &RunBundle) -> Result<Counts> {
+    store.runs().restore(bundle.run.clone()).await?;
+    let mut logs = 0;
+    for chunk in bundle.logs.chunks(PAGE) {
+        logs += store.logs().append(chunk).await? as u64;
+    }
+    for artifact in &bundle.artifacts {
+        store.artifacts().record(artifact.clone()).await?;
+    }
+    for approval in &bundle.approvals {
+        store.approvals().restore(approval.clone()).await?;
+    }
+    Ok(Counts {
+        runs: 1,
+        logs,
+        artifacts: bundle.artifacts.len() as u64,
+        approvals: bundle.approvals.len() as u64,
+    })
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Reading the store failed.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+    /// Writing a file failed.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_dir_names_are_safe_and_distinct() {
+        assert_eq!(run_dir_name("run-1_a.b"), "run-1_a.b");
+        assert_eq!(run_dir_name("../x/y"), "%2E.%2Fx%2Fy");
+        assert_eq!(run_dir_name("é"), "%C3%A9");
+        assert_ne!(run_dir_name("a/b"), run_dir_name("a%2Fb"));
+    }
+}
