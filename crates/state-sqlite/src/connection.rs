@@ -80,21 +80,20 @@ pub(crate) fn open_writer(target: &Target, durability: Durability) -> rusqlite::
 }
 
 /// Switches the database to WAL (a no-op for in-memory databases, which keep their
-/// in-memory journal). Must run outside a transaction.
-pub(crate) fn enable_wal(conn: &Connection, target: &Target) -> Result<()> {
+/// in-memory journal). Must run outside a transaction. Errors of the engine are returned
+/// as they are, so the caller can tell an unusable path from a busy file.
+pub(crate) fn enable_wal(conn: &Connection, target: &Target) -> rusqlite::Result<Result<()>> {
     if target.is_memory() {
-        return Ok(());
+        return Ok(Ok(()));
     }
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
-        .sql()?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(berth_core::Error::backend_msg(
+        return Ok(Err(berth_core::Error::backend_msg(
             format!("SQLite refused WAL mode (journal_mode is {mode})"),
             false,
-        ));
+        )));
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Opens a read-only connection for the reader pool.

@@ -100,13 +100,7 @@ fn assemble(
             format!("{what} can only be opened read-only"),
         ));
     }
-    enable_wal(&conn, &target).map_err(|e| match e {
-        Error::Backend { .. } => Error::invalid(
-            "database path",
-            format!("{what} cannot be switched to WAL: {e}"),
-        ),
-        other => other,
-    })?;
+    enable_wal(&conn, &target).map_err(|e| open_error(what, e))??;
     schema::migrate(&conn, what)?;
     let stats = WriterStats::default();
     let writer = Writer::start(conn, stats.clone())?;

@@ -94,3 +94,16 @@ async fn in_memory_databases_are_private_and_honest() {
     }
     assert_eq!(a.records().count("load", "").await.unwrap(), 400);
 }
+
+#[test]
+fn opening_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let file = berth_state_sqlite::open(dir.path().join("send.db"), OpenOptions::default());
+    assert_send(&file);
+    let stats =
+        berth_state_sqlite::open_with_stats(dir.path().join("send.db"), OpenOptions::default());
+    assert_send(&stats);
+    let memory = berth_state_sqlite::open_in_memory(OpenOptions::default());
+    assert_send(&memory);
+}
