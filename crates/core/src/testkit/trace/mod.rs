@@ -45,3 +45,6 @@ pub use step::{LogLevel, StagedKind};
 pub fn doc_store() -> crate::Store {
     records::doc_store()
 }
+
+#[cfg(test)]
+mod tests;
