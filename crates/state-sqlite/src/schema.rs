@@ -224,3 +224,61 @@ pub(crate) fn open_error(what: &str, e: rusqlite::Error) -> Error {
         _ => crate::sql_error::from_sql(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_version_has_its_migration_and_creates_the_listed_tables() {
+        assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, "test").unwrap();
+        let id = identity(&conn).unwrap();
+        assert_eq!(id.tables, TABLES);
+        assert_eq!(
+            (id.application_id, id.user_version),
+            (APPLICATION_ID, SCHEMA_VERSION)
+        );
+        assert!(judge(&id, "test").unwrap());
+        // Migrating again is a no-op.
+        migrate(&conn, "test").unwrap();
+    }
+
+    #[test]
+    fn foreign_and_newer_files_are_judged_before_use() {
+        let newer = Identity {
+            application_id: APPLICATION_ID,
+            user_version: SCHEMA_VERSION + 1,
+            tables: Vec::new(),
+        };
+        assert_eq!(
+            judge(&newer, "f").unwrap_err().kind(),
+            berth_core::ErrorKind::Unsupported
+        );
+        let foreign = Identity {
+            application_id: 0,
+            user_version: 0,
+            tables: vec!["invoices".into()],
+        };
+        assert_eq!(
+            judge(&foreign, "f").unwrap_err().kind(),
+            berth_core::ErrorKind::Corrupt
+        );
+        let damaged = Identity {
+            application_id: APPLICATION_ID,
+            user_version: SCHEMA_VERSION,
+            tables: vec!["records".into()],
+        };
+        assert_eq!(
+            judge(&damaged, "f").unwrap_err().kind(),
+            berth_core::ErrorKind::Corrupt
+        );
+        let empty = Identity {
+            application_id: 0,
+            user_version: 0,
+            tables: Vec::new(),
+        };
+        assert!(!judge(&empty, "f").unwrap());
+    }
+}

@@ -107,3 +107,43 @@ fn opening_futures_are_send() {
     let memory = berth_state_sqlite::open_in_memory(OpenOptions::default());
     assert_send(&memory);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_file_is_stamped_as_berth_schema_1_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stamp.db");
+    let store = berth_state_sqlite::open(&path, OpenOptions::default())
+        .await
+        .unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let pragma = |name: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(pragma("user_version"), 1);
+    assert_eq!(pragma("application_id"), 0x6265_7274);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let without_rowid: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(without_rowid, 8, "every table is clustered on its key");
+    drop(conn);
+    // Reopening a current file changes nothing in its schema.
+    let store = berth_state_sqlite::open(&path, OpenOptions::default())
+        .await
+        .unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+}
