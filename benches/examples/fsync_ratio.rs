@@ -1,5 +1,6 @@
-//! The cost of an `Immediate` commit next to the cost of one `fdatasync`, measured in
-//! alternating rounds on the same disk so that both see the same background load.
+//! The cost of an `Immediate` commit next to the cost of one `fdatasync`, and the throughput
+//! of 32 concurrent `Immediate` writers (group commit) next to sequential commits, measured
+//! in alternating rounds on the same disk so that all see the same background load.
 //!
 //! `cargo run --release -p berth-benches --example fsync_ratio`
 
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 5;
 const PER_ROUND: usize = 200;
+const WRITERS: usize = 32;
+const BURSTS: usize = 20;
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -46,10 +49,33 @@ fn main() -> berth_core::Result<()> {
                 store.commit(batch).await?;
                 commit.push(t.elapsed());
             }
+            let sequential: Duration = commit.iter().sum();
+            let t = Instant::now();
+            for burst in 0..BURSTS {
+                let mut tasks = Vec::with_capacity(WRITERS);
+                for w in 0..WRITERS {
+                    let store = store.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut batch = Batch::new();
+                        let key = format!("w{round}-{burst:03}-{w:02}");
+                        batch.put("ratio", &key, serde_json::json!({"w": w}));
+                        store.commit(batch).await
+                    }));
+                }
+                for task in tasks {
+                    task.await
+                        .map_err(|e| berth_core::Error::backend("writer task", false, e))??;
+                }
+            }
+            let concurrent = t.elapsed();
+            let seq_rate = PER_ROUND as f64 / sequential.as_secs_f64();
+            let conc_rate = (BURSTS * WRITERS) as f64 / concurrent.as_secs_f64();
             let (s, c) = (median(sync.clone()), median(commit.clone()));
             println!(
-                "round {round}: fdatasync median {s:?}, Immediate commit median {c:?} ({:.2}x)",
-                c.as_secs_f64() / s.as_secs_f64()
+                "round {round}: fdatasync median {s:?}, Immediate commit median {c:?} ({:.2}x); \
+                 sequential {seq_rate:.0} commits/s, {WRITERS} writers {conc_rate:.0} commits/s ({:.1}x)",
+                c.as_secs_f64() / s.as_secs_f64(),
+                conc_rate / seq_rate
             );
             all_sync.extend(sync);
             all_commit.extend(commit);
