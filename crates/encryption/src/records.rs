@@ -52,7 +52,7 @@ pub struct Reencrypted {
 /// Each value is sealed with XChaCha20-Poly1305 under the keyring's active key and a random
 /// 24-byte nonce, bound to its collection and key, and stored as an envelope naming the key
 /// id. Keys, versions and timestamps stay in the clear, so scans, counts and preconditions
-/// work as before. A value that cannot be opened fails the read with an [`EncryptionError`].
+/// work as before. A value that cannot be opened fails the read with an [`EncryptionError`](crate::EncryptionError).
 pub struct EncryptedRecords {
     inner: Arc<dyn RecordStore>,
     keyring: Keyring,

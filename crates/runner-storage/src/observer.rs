@@ -14,6 +14,8 @@ pub enum StagedKind {
     DeleteItem,
     /// A raw delete (an index entry).
     Delete,
+    /// A check that writes nothing (the fence of a lease-backed lock).
+    Check,
 }
 
 /// Receives what the worker registry and instance secrets do besides storage calls: the

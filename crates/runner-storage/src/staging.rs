@@ -81,12 +81,13 @@ impl<'o> Staging<'o> {
         self.batch.is_empty()
     }
 
-    /// The batch, with `fences` (of the locks held) added as unreported checks.
+    /// The batch, with `fences` (of the locks held) added as checks.
     pub(crate) fn finish(mut self, fences: Vec<Precondition>) -> Batch {
         for fence in fences {
             if let Precondition::Fence { shard, .. } = &fence {
                 let shard = shard.clone();
                 self.batch.check(FENCE_COLLECTION, &shard, fence);
+                self.report(StagedKind::Check, FENCE_COLLECTION, &shard);
             }
         }
         self.batch

@@ -357,6 +357,27 @@ async fn worker_with_multiple_registrations_not_deleted_when_one_removed(b: Back
     .await;
 }
 
+/// With lease-backed locks, every batch committed under a lock carries the fences of its
+/// leases, and the trace shows them as checks of the batch they belong to.
+#[tokio::test]
+async fn lease_backed_locks_fence_every_batch_in_the_trace() {
+    let t = trace_support::open_with(
+        Backend::Memory,
+        berth_runner_storage::LockMode::Leased(Default::default()),
+    )
+    .await;
+    act(&t, &Registrations::new(), &[uw("worker", WORKER_V1)]).await;
+    let rendered = t.tracer.render();
+    let writes = rendered.matches("💾 write").count();
+    assert_eq!(writes, 2);
+    // The worker's batch: one fence (identity lock); the registration's: one (image lock).
+    assert_eq!(rendered.matches("🔎 check").count(), 2);
+    assert!(rendered.contains("`\"lock:worker-image:test:ghcr.io/org/worker\"`"));
+    assert!(rendered.contains("`\"lock:worker-image:test:ghcr.io/org/worker:v1\"`"));
+    // Staged ops kept their kinds: every commit matched the batch that staged it.
+    assert_eq!(rendered.matches("💾 putItem").count(), 4);
+}
+
 macro_rules! on_backends {
     ($($name:ident),+ $(,)?) => {
         mod memory {

@@ -10,9 +10,28 @@ use berth_core::{Precondition, Result};
 use serde_json::json;
 
 impl WorkerRegistry {
+    /// Deletes (and stops) every worker of `project` that no registration uses: workers left
+    /// behind when a call failed between creating a worker and committing its registration,
+    /// or between removing a registration and retiring its worker. Returns how many it
+    /// deleted. Safe to run at any time: each worker is checked under the same locks as a
+    /// retirement.
+    pub async fn sweep_unused_workers(&self, project: &str) -> Result<usize> {
+        let workers = self.store.collection::<Worker>(&names::workers(project))?;
+        let mut deleted = 0;
+        for worker in workers.all().await? {
+            if self
+                .retire_if_unused(project, &worker.value.image, &worker.id)
+                .await?
+            {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Deletes worker `worker_id` (running `image`) with its API key if its registration index
     /// is empty, and its service account too if no other worker of the identity uses it; then
-    /// stops it.
+    /// stops it. Returns whether it deleted the worker.
     ///
     /// Runs under the image's lock, which every caller that could register with this worker
     /// holds from reading it to committing its registration (so the index count cannot be
@@ -23,7 +42,7 @@ impl WorkerRegistry {
         project: &str,
         image: &str,
         worker_id: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let identity = image_identity(image)?;
         let image_guard = self
             .locks
@@ -38,13 +57,13 @@ impl WorkerRegistry {
             fences.extend(guard.fences());
             let outcome = self.retire_locked(project, worker_id, fences).await;
             let released = guard.release().await;
-            outcome?;
-            released
+            let retired = outcome?;
+            released.map(|()| retired)
         }
         .await;
         let released = image_guard.release().await;
-        outcome?;
-        released
+        let retired = outcome?;
+        released.map(|()| retired)
     }
 
     async fn retire_locked(
@@ -52,15 +71,15 @@ impl WorkerRegistry {
         project: &str,
         worker_id: &str,
         fences: Vec<Precondition>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let index = names::registration_index(project, worker_id);
         if self.store.records().count(&index, "").await? > 0 {
-            return Ok(());
+            return Ok(false);
         }
         let workers = self.store.collection::<Worker>(&names::workers(project))?;
         let all = workers.all().await?;
         let Some(worker) = all.iter().find(|w| w.id == worker_id) else {
-            return Ok(());
+            return Ok(false);
         };
         info(
             &*self.observer,
@@ -104,6 +123,6 @@ impl WorkerRegistry {
         if let Err(e) = self.manager.stop_worker(project, worker_id).await {
             tracing::warn!(project, worker_id, error = %e, "stopping the deleted worker failed");
         }
-        Ok(())
+        Ok(true)
     }
 }

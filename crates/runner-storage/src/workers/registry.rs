@@ -138,8 +138,12 @@ impl WorkerRegistry {
         unlocked?;
         // After the release: retiring takes the worker's image lock, and nobody may take an
         // image lock while holding others (only all at once), or two callers could deadlock.
+        // The registrations are committed: a failure here leaves a worker nobody uses, which
+        // `sweep_unused_workers` deletes later; the caller still gets the new registrations.
         for (worker_id, image) in released {
-            self.retire_if_unused(project, &image, &worker_id).await?;
+            if let Err(e) = self.retire_if_unused(project, &image, &worker_id).await {
+                tracing::warn!(project, worker_id, error = %e, "retiring an unused worker failed");
+            }
         }
         Ok(registrations)
     }

@@ -49,6 +49,7 @@ impl StateObserver for TraceObserver {
             K::Put => StagedKind::Put,
             K::DeleteItem => StagedKind::DeleteItem,
             K::Delete => StagedKind::Delete,
+            K::Check => StagedKind::Check,
         };
         self.0.stage(batch, kind, collection, key);
     }

@@ -10,7 +10,7 @@ pub use adapters::{FakeManager, Rand, TraceObserver, TracedLock, TracedManager};
 use berth_core::testkit::trace::Tracer;
 use berth_core::{DeterministicIds, ManualClock, OpenOptions, Store, Timestamp};
 use berth_encryption::{Collections, EncryptedRecords, Keyring};
-use berth_runner_storage::{InProcessLock, InstanceSecrets, KeyLock, WorkerRegistry};
+use berth_runner_storage::{InstanceSecrets, KeyLock, LockMode, WorkerRegistry};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -53,6 +53,11 @@ pub struct Traced {
 }
 
 pub async fn open(backend: Backend) -> Traced {
+    open_with(backend, LockMode::InProcess).await
+}
+
+/// Like [`open`], with keyed locks of `mode`.
+pub async fn open_with(backend: Backend, mode: LockMode) -> Traced {
     let options = OpenOptions::default()
         .with_clock(Arc::new(ManualClock::new(Timestamp::from_millis(0))))
         .with_ids(Arc::new(DeterministicIds::new(1)));
@@ -78,7 +83,7 @@ pub async fn open(backend: Backend) -> Traced {
         .with_random(random.clone())
         .into_store(&raw);
 
-    let locks: Arc<dyn KeyLock> = Arc::new(InProcessLock::new(raw.locks().clone()));
+    let locks: Arc<dyn KeyLock> = mode.build(&raw);
     let traced_locks: Arc<dyn KeyLock> = Arc::new(TracedLock::new(locks.clone(), tracer.clone()));
     let observer = Arc::new(TraceObserver(tracer.clone()));
 
