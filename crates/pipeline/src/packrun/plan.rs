@@ -1,0 +1,377 @@
+//! The task-pack plan: what a pack run executes, parsed from JSON and checked before any write.
+
+use berth_core::packrun::FailurePolicy;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// A task pack: named steps run in order, with a default failure policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Plan {
+    /// The pack's name.
+    pub name: String,
+    /// What it does, for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Applies to every command step without its own policy (defaults 1 attempt, 0 s, false).
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+    /// Executed in order.
+    pub steps: Vec<PlanStep>,
+}
+
+/// One step of a plan, by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum PlanStep {
+    /// Runs a program.
+    Run(RunStep),
+    /// Waits for people to approve.
+    Approval(ApprovalStep),
+    /// Runs command steps concurrently.
+    Parallel(ParallelStep),
+    /// Runs a command template once per item.
+    Map(MapStep),
+}
+
+/// A command: program, arguments, environment, working directory, timeout, outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunStep {
+    /// Unique in the plan.
+    pub id: String,
+    /// The program (a path, or a name looked up in `PATH`).
+    pub program: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Relative to the plan file's directory; default: that directory.
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    /// Limit of one attempt, in seconds.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    /// Files the step produces, captured as artifacts.
+    #[serde(default)]
+    pub outputs: Vec<Output>,
+    /// Overrides the plan's failure policy.
+    #[serde(default)]
+    pub failure_policy: Option<FailurePolicy>,
+}
+
+/// A declared output file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Output {
+    /// Artifact name, unique in the plan.
+    pub name: String,
+    /// Relative to the step's working directory.
+    pub path: String,
+}
+
+/// An approval gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApprovalStep {
+    /// Unique in the plan; also the gate id unless `gate` is set.
+    pub id: String,
+    /// The gate id people approve.
+    #[serde(default)]
+    pub gate: Option<String>,
+    /// What approvers are asked.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Approvals needed (default 1).
+    #[serde(default = "one")]
+    pub required: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Command steps run concurrently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ParallelStep {
+    /// Unique in the plan.
+    pub id: String,
+    /// At most this many at once (default: all).
+    #[serde(default)]
+    pub max_parallel: Option<u32>,
+    /// A failing child does not fail the block.
+    #[serde(default)]
+    pub continue_on_error: bool,
+    /// The children: `run` steps.
+    pub steps: Vec<PlanStep>,
+}
+
+/// A command template run once per item; `{{item}}` and `{{index}}` are replaced in the
+/// program, arguments, environment values, working directory and output paths. Item `i`
+/// runs as step `<id>.<i>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MapStep {
+    /// Unique in the plan.
+    pub id: String,
+    /// The items.
+    pub items: Vec<String>,
+    /// At most this many at once (default 1: one after another).
+    #[serde(default = "one_opt")]
+    pub max_parallel: Option<u32>,
+    /// A failing item does not fail the map.
+    #[serde(default)]
+    pub continue_on_error: bool,
+    /// The template; its `id` is ignored.
+    pub step: RunStep,
+}
+
+fn one_opt() -> Option<u32> {
+    Some(1)
+}
+
+/// Why a plan was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+impl Plan {
+    /// Parses and checks a JSON plan; the error names the line and column or the step.
+    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError(e.to_string()))?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Checks ids, kinds, counts and names.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        if self.name.trim().is_empty() {
+            return Err(PlanError("plan name is empty".into()));
+        }
+        if self.steps.is_empty() {
+            return Err(PlanError("plan has no steps".into()));
+        }
+        let mut ids = HashSet::new();
+        let mut outputs = HashSet::new();
+        let mut gates = HashSet::new();
+        for step in &self.steps {
+            let id = step.id();
+            check_id(id)?;
+            if !ids.insert(id.to_owned()) {
+                return Err(PlanError(format!("step id {id:?} appears twice")));
+            }
+            match step {
+                PlanStep::Run(r) => check_run(r, &mut outputs)?,
+                PlanStep::Approval(a) => {
+                    let gate = a.gate_id();
+                    check_id(gate)?;
+                    if a.required == 0 {
+                        return Err(PlanError(format!(
+                            "approval {id:?}: required must be at least 1"
+                        )));
+                    }
+                    if !gates.insert(gate.to_owned()) {
+                        return Err(PlanError(format!("gate {gate:?} appears twice")));
+                    }
+                }
+                PlanStep::Parallel(p) => {
+                    if p.steps.is_empty() {
+                        return Err(PlanError(format!("parallel {id:?} has no steps")));
+                    }
+                    if p.max_parallel == Some(0) {
+                        return Err(PlanError(format!("parallel {id:?}: maxParallel is 0")));
+                    }
+                    for child in &p.steps {
+                        let PlanStep::Run(r) = child else {
+                            return Err(PlanError(format!(
+                                "parallel {id:?}: child {:?} is a {} step; only run steps may be children",
+                                child.id(),
+                                child.kind()
+                            )));
+                        };
+                        check_id(&r.id)?;
+                        if !ids.insert(r.id.clone()) {
+                            return Err(PlanError(format!("step id {:?} appears twice", r.id)));
+                        }
+                        check_run(r, &mut outputs)?;
+                    }
+                }
+                PlanStep::Map(m) => {
+                    if m.items.is_empty() {
+                        return Err(PlanError(format!("map {id:?} has no items")));
+                    }
+                    if m.max_parallel == Some(0) {
+                        return Err(PlanError(format!("map {id:?}: maxParallel is 0")));
+                    }
+                    for (i, _) in m.items.iter().enumerate() {
+                        let leaf = format!("{id}.{i}");
+                        if !ids.insert(leaf.clone()) {
+                            return Err(PlanError(format!("step id {leaf:?} appears twice")));
+                        }
+                    }
+                    for r in m.expand() {
+                        check_run(&r, &mut outputs)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_id(id: &str) -> Result<(), PlanError> {
+    if id.is_empty()
+        || id.len() > 100
+        || id.contains(['/', '\u{1f}'])
+        || id.chars().any(char::is_control)
+    {
+        return Err(PlanError(format!(
+            "step id {id:?} must be 1–100 bytes without '/' or control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_run(r: &RunStep, outputs: &mut HashSet<String>) -> Result<(), PlanError> {
+    if r.program.trim().is_empty() {
+        return Err(PlanError(format!("step {:?}: program is empty", r.id)));
+    }
+    if let Some(p) = &r.failure_policy {
+        if p.max_attempts == 0 {
+            return Err(PlanError(format!("step {:?}: maxAttempts is 0", r.id)));
+        }
+    }
+    for o in &r.outputs {
+        check_id(&o.name).map_err(|_| {
+            PlanError(format!(
+                "step {:?}: output name {:?} must be 1–100 bytes without '/'",
+                r.id, o.name
+            ))
+        })?;
+        if !outputs.insert(o.name.clone()) {
+            return Err(PlanError(format!("output name {:?} appears twice", o.name)));
+        }
+    }
+    Ok(())
+}
+
+impl PlanStep {
+    /// The step's id.
+    pub fn id(&self) -> &str {
+        match self {
+            PlanStep::Run(s) => &s.id,
+            PlanStep::Approval(s) => &s.id,
+            PlanStep::Parallel(s) => &s.id,
+            PlanStep::Map(s) => &s.id,
+        }
+    }
+
+    /// The step's kind as written in plans.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PlanStep::Run(_) => "run",
+            PlanStep::Approval(_) => "approval",
+            PlanStep::Parallel(_) => "parallel",
+            PlanStep::Map(_) => "map",
+        }
+    }
+
+    /// The records this step contributes to a run's flattened step list: command steps
+    /// (children and map items included) and gates.
+    pub fn leaf_ids(&self) -> Vec<String> {
+        match self {
+            PlanStep::Run(s) => vec![s.id.clone()],
+            PlanStep::Approval(s) => vec![s.id.clone()],
+            PlanStep::Parallel(p) => p.steps.iter().map(|c| c.id().to_owned()).collect(),
+            PlanStep::Map(m) => (0..m.items.len())
+                .map(|i| format!("{}.{i}", m.id))
+                .collect(),
+        }
+    }
+}
+
+impl ApprovalStep {
+    /// The gate id people approve.
+    pub fn gate_id(&self) -> &str {
+        self.gate.as_deref().unwrap_or(&self.id)
+    }
+}
+
+impl MapStep {
+    /// One command step per item, `{{item}}`/`{{index}}` replaced.
+    pub fn expand(&self) -> Vec<RunStep> {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let fill = |s: &str| {
+                    s.replace("{{item}}", item)
+                        .replace("{{index}}", &i.to_string())
+                };
+                let t = &self.step;
+                RunStep {
+                    id: format!("{}.{i}", self.id),
+                    program: fill(&t.program),
+                    args: t.args.iter().map(|a| fill(a)).collect(),
+                    env: t.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect(),
+                    working_dir: t.working_dir.as_deref().map(fill),
+                    timeout_seconds: t.timeout_seconds,
+                    outputs: t
+                        .outputs
+                        .iter()
+                        .map(|o| Output {
+                            name: fill(&o.name),
+                            path: fill(&o.path),
+                        })
+                        .collect(),
+                    failure_policy: t.failure_policy.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_kinds() {
+        let plan = Plan::from_json(
+            r#"{"name":"p","steps":[
+                {"kind":"run","id":"a","program":"/bin/true"},
+                {"kind":"approval","id":"g"},
+                {"kind":"parallel","id":"par","steps":[{"kind":"run","id":"b","program":"true"}]},
+                {"kind":"map","id":"m","items":["x","y"],"step":{"id":"t","program":"echo","args":["{{item}}-{{index}}"]}}
+            ]}"#,
+        )
+        .unwrap();
+        assert_eq!(plan.failure_policy, FailurePolicy::default());
+        assert_eq!(plan.failure_policy.max_attempts, 1);
+        let PlanStep::Map(m) = &plan.steps[3] else {
+            panic!()
+        };
+        assert_eq!(m.expand()[1].args, ["y-1"]);
+        assert_eq!(m.expand()[1].id, "m.1");
+        assert_eq!(plan.steps[2].leaf_ids(), ["b"]);
+    }
+
+    #[test]
+    fn unknown_kind_and_fields_are_named() {
+        let e = Plan::from_json(r#"{"name":"p","steps":[{"kind":"shell","id":"a"}]}"#).unwrap_err();
+        assert!(e.0.contains("unknown variant `shell`"), "{e}");
+        let e = Plan::from_json(
+            r#"{"name":"p","steps":[{"kind":"run","id":"a","program":"x","argz":[]}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.0.contains("argz"), "{e}");
+        let e = Plan::from_json(r#"{"name":"p","steps":[{"kind":"run","id":"a","program":"x"},{"kind":"run","id":"a","program":"y"}]}"#).unwrap_err();
+        assert!(e.0.contains("twice"), "{e}");
+        let e = Plan::from_json(r#"{"name":"p","steps":[{"kind":"parallel","id":"p","steps":[{"kind":"approval","id":"g"}]}]}"#).unwrap_err();
+        assert!(e.0.contains("only run steps"), "{e}");
+        assert!(Plan::from_json("{not json").is_err());
+    }
+}
