@@ -1,0 +1,154 @@
+//! The command line, as clap sees it.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done; for run/resume/approve/demo: the run succeeded
+  1  the run failed, was rejected or cancelled
+  2  usage error (unknown command or option)
+  3  the run is paused at an approval gate (approve or reject it, then it goes on)
+  4  not found (run, gate, plan file, export directory)
+  5  refused: invalid plan, plan changed since the run started, already decided,
+     run busy in another runner or already ended
+  6  store or file-system failure (check --store / disk; retrying may help)
+  130 interrupted (Ctrl-C): commands killed, run resumable with `berth resume RUN`
+
+Environment:
+  BERTH_STORE      store URL (default sqlite:./berth.db)
+  BERTH_ARTIFACTS  artifacts directory (default ./berth-artifacts)
+  BERTH_LOG        tracing level of berth itself (error, warn, info, debug, trace)
+  NO_COLOR         disables colour";
+
+/// berth: run task packs durably — commands, parallel blocks, approval gates — and pick up
+/// where they stopped after a crash.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Store URL: sqlite:PATH, sled:PATH, memory:, mongodb://…
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_STORE",
+        default_value = "sqlite:./berth.db"
+    )]
+    pub store: String,
+    /// Print JSON instead of text (one object, or JSON lines while a run executes).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Where runs copy their declared outputs (one sub-directory per run).
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ARTIFACTS",
+        default_value = "berth-artifacts"
+    )]
+    pub artifacts: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the built-in sample pack: commands, a parallel block, an approval gate, an artifact.
+    Demo {
+        /// Directory for the demo's plan and work files.
+        #[arg(long, default_value = "berth-demo")]
+        dir: PathBuf,
+    },
+    /// Start a run of the plan in PLAN (JSON) and follow it until it ends or pauses.
+    Run {
+        /// The plan file.
+        plan: PathBuf,
+        /// Start the runner in the background and return once the run is recorded.
+        #[arg(long)]
+        detach: bool,
+        /// Use this run id instead of a generated one.
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Tenant of the run.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List runs, most recently updated first.
+    Runs {
+        /// Only runs of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show one run: steps, approvals, artifacts, runner.
+    Show {
+        /// The run id.
+        run: String,
+    },
+    /// Print a run's log.
+    Logs {
+        /// The run id.
+        run: String,
+        /// Keep printing new lines until the run ends.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only entries with a sequence greater than this.
+        #[arg(long)]
+        after: Option<u64>,
+    },
+    /// Approve a gate; once approved, the run resumes here.
+    Approve {
+        /// The run id.
+        run: String,
+        /// The gate id.
+        gate: String,
+        /// Who approves.
+        #[arg(long = "as", value_name = "ACTOR")]
+        actor: String,
+        /// Record the decision only; resume later with `berth resume`.
+        #[arg(long)]
+        no_resume: bool,
+    },
+    /// Reject a gate; the run fails with the reason.
+    Reject {
+        /// The run id.
+        run: String,
+        /// The gate id.
+        gate: String,
+        /// Who rejects.
+        #[arg(long = "as", value_name = "ACTOR")]
+        actor: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Continue a paused run, or one whose runner was killed, from its last committed step.
+    Resume {
+        /// The run id.
+        run: String,
+        /// The plan to check against (default: the file the run started from, if present).
+        #[arg(long)]
+        plan: Option<PathBuf>,
+    },
+    /// List a run's artifacts.
+    Artifacts {
+        /// The run id.
+        run: String,
+    },
+    /// List shard leases: which runner holds which run, token and expiry.
+    Leases,
+    /// Export every run, log, artifact record and approval into DIR (JSON lines).
+    Export {
+        /// Target directory (new or empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Import an export directory into the store (idempotent).
+    Import {
+        /// The export directory.
+        #[arg(long)]
+        from: PathBuf,
+    },
+}
