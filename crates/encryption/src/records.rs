@@ -97,6 +97,10 @@ impl EncryptedRecords {
     }
 
     /// A handle like `store` whose records go through this decorator.
+    ///
+    /// The new handle has in-process [`KeyedLocks`](berth_core::KeyedLocks) of its own and
+    /// the generic pack-run stores over the decorated records: give every user of the state
+    /// this one handle.
     pub fn into_store(self, store: &Store) -> Store {
         Store::builder(
             store.backend(),

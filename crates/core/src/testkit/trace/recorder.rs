@@ -58,6 +58,9 @@ impl Tracer {
     }
 
     /// `store` with its record store wrapped so that reads and commits are recorded here.
+    ///
+    /// The new handle has in-process locks of its own and generic pack-run stores over the
+    /// traced records.
     pub fn store(&self, store: &Store) -> Store {
         let records = Arc::new(super::TracedRecords::new(
             store.records().clone(),
