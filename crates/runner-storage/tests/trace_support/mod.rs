@@ -1,11 +1,17 @@
-//! Shared support of the trace tests: a registry and secrets service whose every lock, read,
+//! Shared support of the worker registry tests: the registry's invariants, random storage
+//! delays, and for the trace tests a registry and secrets service whose every lock, read,
 //! staged op, write, log line and worker-manager call is recorded, on memory or SQLite, with
 //! a manual clock, deterministic ids and deterministic random bytes; and golden-file checks.
-#![allow(dead_code)]
+// Each test binary uses a part of this module.
+#![allow(dead_code, unused_imports)]
 
 mod adapters;
+mod invariants;
+mod jitter;
 
 pub use adapters::{FakeManager, Rand, TraceObserver, TracedLock, TracedManager};
+pub use invariants::check_invariants;
+pub use jitter::Jitter;
 
 use berth_core::testkit::trace::Tracer;
 use berth_core::{DeterministicIds, ManualClock, OpenOptions, Store, Timestamp};
