@@ -88,11 +88,16 @@ fn write_pretty(out: &mut String, value: &Value, indent: usize) {
     let end = "  ".repeat(indent);
     match value {
         Value::Object(map) if !map.is_empty() => {
+            // Sorted explicitly: serde_json keeps insertion order when any crate in the build
+            // enables its `preserve_order` feature (bson does), and traces must not depend on that.
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by_key(|k| match k.as_str() {
-                "id" => 0,
-                "meta" => 1,
-                _ => 2,
+            keys.sort_by_key(|k| {
+                let rank = match k.as_str() {
+                    "id" => 0,
+                    "meta" => 1,
+                    _ => 2,
+                };
+                (rank, k.as_str())
             });
             out.push_str("{\n");
             for (i, k) in keys.iter().enumerate() {
