@@ -57,8 +57,15 @@ impl Default for CollectionNames {
             leases: "berth_leases".into(),
             runners: "berth_runners".into(),
             meta: "berth_meta".into(),
-            migrations: "berth_migrations".into(),
+            migrations: "_berth_migrations".into(),
         }
+    }
+}
+
+impl CollectionNames {
+    /// The collection holding `berth-migrate`'s lock document (beside the migrations one).
+    pub fn migration_lock(&self) -> String {
+        format!("{}_lock", self.migrations)
     }
 }
 
@@ -128,6 +135,9 @@ pub struct IndexDef {
     pub unique: bool,
     /// Partial filter, if the index covers only some documents.
     pub partial: Option<Document>,
+    /// Whether a retention period (a TTL, `expireAfterSeconds`) may be set on it when migrating
+    /// (`berth-migrate --log-retention-days`); without one it is a plain index.
+    pub retention: bool,
 }
 
 /// Every index of the baseline, unique ones first (seed 002: "unique indexes first to surface
@@ -139,6 +149,7 @@ pub fn indexes() -> Vec<IndexDef> {
         keys,
         unique,
         partial: None,
+        retention: false,
     };
     vec![
         def(
@@ -179,8 +190,22 @@ pub fn indexes() -> Vec<IndexDef> {
             false,
         ),
         // Seed 002: an optional TTL for retention, disabled by default (a plain index here).
-        def(Role::Logs, "timestamp_1", doc! {"timestamp": 1}, false),
+        IndexDef {
+            retention: true,
+            ..def(Role::Logs, "timestamp_1", doc! {"timestamp": 1}, false)
+        },
         def(Role::Artifacts, "runId_1", doc! {"runId": 1}, false),
+        IndexDef {
+            // Listing the gates still waiting, oldest first, across runs; decided gates (the
+            // bulk) stay out of it.
+            partial: Some(doc! {"status": "pending"}),
+            ..def(
+                Role::Approvals,
+                "status_1_requestedAt_1",
+                doc! {"status": 1, "requestedAt": 1},
+                false,
+            )
+        },
         def(Role::Leases, "owner_1", doc! {"owner": 1}, false),
     ]
 }
@@ -261,6 +286,62 @@ pub struct Migration {
     pub description: &'static str,
 }
 
+impl Migration {
+    /// What it creates, as one canonical document (collections under their default names):
+    /// the input of [`checksum`](Migration::checksum). The description is not part of it.
+    pub fn definition(self) -> Document {
+        if self.id != BASELINE.id {
+            return doc! {"id": self.id};
+        }
+        let names = CollectionNames::default();
+        let collections: Vec<Document> = Role::ALL
+            .iter()
+            .map(|role| {
+                let mut c = doc! {"name": role.name(&names)};
+                if let Some(v) = validator(*role) {
+                    c.insert("validator", v);
+                }
+                c
+            })
+            .collect();
+        let indexes: Vec<Document> = indexes()
+            .into_iter()
+            .map(|i| {
+                let mut d = doc! {
+                    "collection": i.role.name(&names),
+                    "name": i.name,
+                    "key": i.keys,
+                    "unique": i.unique,
+                    "retention": i.retention,
+                };
+                if let Some(p) = i.partial {
+                    d.insert("partialFilterExpression", p);
+                }
+                d
+            })
+            .collect();
+        doc! {"id": self.id, "collections": collections, "indexes": indexes}
+    }
+
+    /// Checksum of its [`definition`](Migration::definition): `fnv1a128:<32 hex digits>` of
+    /// the definition's BSON bytes (field order is part of BSON, so it is stable). Recorded
+    /// when the migration is applied; a record that no longer matches is drift.
+    pub fn checksum(self) -> String {
+        // FNV-1a detects accidental change, which is all drift detection needs.
+        const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+        const PRIME: u128 = 0x0000000001000000000000000000013B;
+        let mut bytes = Vec::new();
+        if self.definition().to_writer(&mut bytes).is_err() {
+            // Writing into a Vec only fails for documents BSON cannot hold; ours are small.
+            bytes.clear();
+        }
+        let hash = bytes
+            .iter()
+            .fold(OFFSET, |h, b| (h ^ u128::from(*b)).wrapping_mul(PRIME));
+        format!("fnv1a128:{hash:032x}")
+    }
+}
+
 /// The baseline: every collection, validator and index above.
 pub const BASELINE: Migration = Migration {
     id: "20251106-task-runner-baseline",
@@ -291,6 +372,27 @@ mod tests {
                 .filter(|r| validator(**r).is_some())
                 .count()
                 == 4
+        );
+    }
+
+    #[test]
+    fn checksum_is_stable_and_follows_the_definition() {
+        let a = BASELINE.checksum();
+        assert_eq!(a, BASELINE.checksum());
+        assert!(a.starts_with("fnv1a128:") && a.len() == 9 + 32, "{a}");
+        let other = Migration {
+            id: "20990101-other",
+            description: "",
+        };
+        assert_ne!(a, other.checksum());
+        let described = Migration {
+            description: "reworded",
+            ..BASELINE
+        };
+        assert_eq!(a, described.checksum());
+        assert_eq!(
+            CollectionNames::default().migration_lock(),
+            "_berth_migrations_lock"
         );
     }
 }
