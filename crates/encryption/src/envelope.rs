@@ -17,6 +17,25 @@ fn aad(collection: &str, key: &str) -> Vec<u8> {
     format!("berth-encryption/v1\0{collection}\0{key}").into_bytes()
 }
 
+/// `value` with every object's keys in sorted order, so the plaintext (and, with a given
+/// nonce, the ciphertext) does not depend on whether serde_json keeps insertion order (its
+/// `preserve_order` feature, which any crate in a build may enable).
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&map[k.as_str()])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Whether `value` is an envelope.
 pub(crate) fn is_envelope(value: &Value) -> bool {
     value.get(MARKER).is_some()
@@ -38,11 +57,12 @@ pub(crate) fn seal(
     let (kid, secret) = keyring.active_key()?;
     let mut nonce = [0u8; NONCE_LEN];
     random.fill(&mut nonce)?;
-    let plaintext = serde_json::to_vec(value).map_err(|e| EncryptionError::Malformed {
-        collection: collection.to_owned(),
-        key: key.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let plaintext =
+        serde_json::to_vec(&canonical(value)).map_err(|e| EncryptionError::Malformed {
+            collection: collection.to_owned(),
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })?;
     let cipher = XChaCha20Poly1305::new(secret.into());
     let aad = aad(collection, key);
     let ciphertext = cipher
@@ -119,4 +139,34 @@ pub(crate) fn open(
             key: key.to_owned(),
         })?;
     serde_json::from_slice(&plaintext).map_err(|_| malformed("plaintext is not JSON"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Zeros;
+
+    impl RandomSource for Zeros {
+        fn fill(&self, buf: &mut [u8]) -> Result<(), EncryptionError> {
+            buf.fill(0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn key_order_does_not_change_the_ciphertext() {
+        let keyring = Keyring::new("k", [9; 32]);
+        let mut forward = serde_json::Map::new();
+        forward.insert("a".into(), json!(1));
+        forward.insert("b".into(), json!({"y": 1, "x": 2}));
+        let mut backward = serde_json::Map::new();
+        backward.insert("b".into(), json!({"x": 2, "y": 1}));
+        backward.insert("a".into(), json!(1));
+        let seal = |v: serde_json::Map<String, Value>| {
+            seal(&keyring, &Zeros, "c", "k", &Value::Object(v)).map(|e| e["ciphertext"].clone())
+        };
+        assert_eq!(seal(forward).ok(), seal(backward).ok());
+    }
 }
