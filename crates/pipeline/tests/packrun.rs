@@ -234,3 +234,56 @@ async fn a_run_held_by_another_live_runner_is_refused() {
         "released after the run paused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_before_the_engine_wrote_anything_is_started_by_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store();
+    let (runner, _rx) = runner(&store, &dir);
+    let p = plan(
+        &dir,
+        r#"{"name": "early", "steps": [{"kind": "approval", "id": "gate"},
+        {"kind": "run", "id": "after", "program": "/bin/sh", "args": ["-c", "echo after"]}]}"#,
+    );
+    assert!(matches!(
+        runner.start(&p, Some("e".into())).await.unwrap().finish,
+        Finish::Paused { .. }
+    ));
+    // What a runner killed right after creating the run record leaves: nothing of the
+    // engine (no run record, stage log or checkpoint).
+    let id = berth_pipeline::packrun::PIPELINE_ID;
+    let engine = berth_pipeline::record::runs_collection(id);
+    let stage_log = berth_pipeline::record::stage_log_collection(id);
+    let mut batch = berth_core::Batch::new();
+    batch.delete(&engine, "e");
+    for r in store
+        .records()
+        .scan(&stage_log, &berth_core::Scan::all())
+        .await
+        .unwrap()
+    {
+        batch.delete(&stage_log, &r.key);
+    }
+    store.commit(batch).await.unwrap();
+    store.checkpoints().clear(id, "e").await.unwrap();
+    store.checkpoints().prune(id, "e", 0).await.unwrap();
+    let found = runner.check_resumable("e", None).await.unwrap();
+    assert!(!found.engine_started);
+    // The gate is already open; approve it, then resume starts the engine from the top.
+    runner
+        .decide(
+            "e",
+            "gate",
+            berth_core::packrun::DecisionRequest {
+                actor: "ann".into(),
+                grants: vec![],
+                decision: berth_core::packrun::Decision::Approve,
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    let done = runner.resume("e", None).await.unwrap();
+    assert_eq!(done.finish, Finish::Succeeded);
+    assert_eq!(step(&done.run, "after").status, StepStatus::Succeeded);
+}

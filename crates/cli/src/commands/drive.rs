@@ -195,7 +195,7 @@ pub async fn resume(ctx: &Ctx, run_id: &str, plan: Option<&Path>) -> Result<u8, 
     let plan = plan.map(LoadedPlan::from_file).transpose()?;
     let store = ctx.store().await?;
     let (runner, rx) = runner(ctx, store, None);
-    let (run, _, _) = runner.check_resumable(run_id, plan.as_ref()).await?;
+    let run = runner.check_resumable(run_id, plan.as_ref()).await?.run;
     if !ctx.out.json {
         ctx.out.line(format!(
             "{} {}",
@@ -227,7 +227,7 @@ pub async fn decide(
     let store = ctx.store().await?;
     let (runner, rx) = runner(ctx, store, None);
     // Refuse before recording anything if the run cannot go on (changed plan, ended run).
-    let (run, _, _) = runner.check_resumable(run_id, None).await?;
+    let run = runner.check_resumable(run_id, None).await?.run;
     let approval = runner
         .decide(
             run_id,

@@ -49,4 +49,4 @@ pub use build::PIPELINE_ID;
 pub use context::{LoadedPlan, RunContext};
 pub use error::PackRunError;
 pub use plan::{Plan, PlanError, PlanStep};
-pub use runner::{Finish, PackRunner, RunSummary, RunnerOptions};
+pub use runner::{Finish, PackRunner, Resumable, RunSummary, RunnerOptions};

@@ -17,7 +17,7 @@ use berth_core::packrun::{
     Approval, ApprovalStatus, DecisionRequest, LogEntry, LogLevel, PackRun, RunStatus, StepState,
     StepStatus,
 };
-use berth_core::{codec, ErrorKind, Store};
+use berth_core::{codec, Batch, ErrorKind, Store};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +61,22 @@ pub struct RunSummary {
     pub run: PackRun,
     /// How it stopped.
     pub finish: Finish,
+}
+
+/// Collection of run contexts (key: run id), written before the run record.
+const CONTEXTS: &str = "packrun-contexts";
+
+/// A run that may be resumed, as [`PackRunner::check_resumable`] found it.
+#[derive(Debug, Clone)]
+pub struct Resumable {
+    /// The run record.
+    pub run: PackRun,
+    /// Its stored plan (matches the run's plan hash).
+    pub plan: Plan,
+    /// Where it executes.
+    pub context: RunContext,
+    /// Whether the engine has its record (false: killed before its first write).
+    pub engine_started: bool,
 }
 
 /// Executes task-pack plans durably over a [`Store`].
@@ -120,19 +136,27 @@ impl PackRunner {
                 last_error: None,
             })
             .collect();
-        let run = match self.store.runs().create(run).await {
-            Ok(r) => r,
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                return Err(PackRunError::RunExists(run_id))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        if self.store.runs().get(&run_id).await?.is_some() {
+            return Err(PackRunError::RunExists(run_id));
+        }
         let root = std::path::absolute(&self.options.artifacts_root)
             .unwrap_or_else(|_| self.options.artifacts_root.clone());
         let context = RunContext {
             base_dir: plan.base_dir.clone(),
             plan_path: plan.path.clone(),
             artifacts_dir: root.join(&run_id),
+        };
+        // The context goes first, so a runner killed right after creating the run record
+        // leaves everything a resume needs to start it.
+        let mut batch = Batch::new();
+        batch.put(CONTEXTS, &run_id, codec::to_json(&context)?);
+        self.store.commit(batch).await?;
+        let run = match self.store.runs().create(run).await {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                return Err(PackRunError::RunExists(run_id))
+            }
+            Err(e) => return Err(e.into()),
         };
         tracing::info!(run = %run_id, plan = %plan.plan.name, hash = %plan.hash, "pack run created");
         self.drive(run, plan.plan.clone(), context, Begin::Start)
@@ -146,7 +170,7 @@ impl PackRunner {
         &self,
         run_id: &str,
         plan: Option<&LoadedPlan>,
-    ) -> Result<(PackRun, Plan, RunContext), PackRunError> {
+    ) -> Result<Resumable, PackRunError> {
         let run = self
             .store
             .runs()
@@ -174,15 +198,19 @@ impl PackRunner {
         if hash_value(&normalised(&stored)) != run.plan_hash {
             return Err(corrupt("stored plan does not match its plan hash".into()));
         }
-        let record = self
+        let context = self
+            .store
+            .records()
+            .get(CONTEXTS, run_id)
+            .await?
+            .ok_or_else(|| PackRunError::NeverStarted(run_id.to_owned()))?;
+        let context: RunContext = codec::from_json(context.value, "run context")?;
+        let engine_started = self
             .store
             .records()
             .get(&runs_collection(PIPELINE_ID), run_id)
             .await?
-            .ok_or_else(|| PackRunError::NeverStarted(run_id.to_owned()))?;
-        let record: RunRecord = codec::from_json(record.value, "pipeline run record")?;
-        let context: RunContext = serde_json::from_value(record.state["context"].clone())
-            .map_err(|e| corrupt(format!("run context: {e}")))?;
+            .is_some();
         let given = match plan {
             Some(p) => Some((p.hash.clone(), p.path.clone())),
             None => match &context.plan_path {
@@ -203,7 +231,12 @@ impl PackRunner {
                 });
             }
         }
-        Ok((run, stored, context))
+        Ok(Resumable {
+            run,
+            plan: stored,
+            context,
+            engine_started,
+        })
     }
 
     /// Continues a paused run or one whose runner was killed, from its last committed step.
@@ -212,8 +245,14 @@ impl PackRunner {
         run_id: &str,
         plan: Option<&LoadedPlan>,
     ) -> Result<RunSummary, PackRunError> {
-        let (run, stored, context) = self.check_resumable(run_id, plan).await?;
-        self.drive(run, stored, context, Begin::Resume).await
+        let r = self.check_resumable(run_id, plan).await?;
+        // Killed between creating the run and the engine's first write: start it now.
+        let begin = if r.engine_started {
+            Begin::Resume
+        } else {
+            Begin::Start
+        };
+        self.drive(r.run, r.plan, r.context, begin).await
     }
 
     /// Records a decision on gate `gate` of `run_id` (does not resume the run).
