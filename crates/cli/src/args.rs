@@ -139,7 +139,7 @@ pub enum Command {
     },
     /// List shard leases: which runner holds which run, token and expiry.
     Leases,
-    /// Export every run, log, artifact record and approval into DIR (JSON lines).
+    /// Export every run with its logs, artifacts and approvals into DIR (a folder per run).
     Export {
         /// Target directory (new or empty).
         #[arg(long)]

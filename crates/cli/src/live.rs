@@ -1,25 +1,62 @@
 //! Live progress of a run: log entries printed as the runner stores them.
 
 use crate::output::{Out, Style};
-use berth::packrun::{LogEntry, LogLevel};
+use berth::packrun::{LogEntry, LogLevel, PackRun, StepStatus};
 use berth_pipeline::packrun::{PackRunError, RunSummary};
+use std::cell::Cell;
 use std::future::Future;
 use tokio::sync::mpsc;
 
-/// Prints log entries of one run.
-#[derive(Debug, Clone, Copy)]
+/// Prints log entries of one run, counting finished steps as a progress indicator.
+#[derive(Debug, Clone)]
 pub struct Printer {
     out: Out,
     width: usize,
+    done: Cell<usize>,
+    total: usize,
 }
 
 impl Printer {
-    /// A printer aligning step names to `width`.
-    pub fn new(out: Out, width: usize) -> Self {
+    /// A printer for `run` (step names aligned, steps already finished counted as done).
+    pub fn for_run(out: Out, run: &PackRun) -> Self {
+        let width = run.steps.iter().map(|s| s.step_id.len()).max().unwrap_or(8);
+        let done = run
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::Failed))
+            .count();
         Printer {
             out,
             width: width.clamp(4, 24),
+            done: Cell::new(done),
+            total: run.steps.len(),
         }
+    }
+
+    /// A printer for a new run of `steps` (their ids).
+    pub fn for_steps(out: Out, steps: &[String]) -> Self {
+        let width = steps.iter().map(String::len).max().unwrap_or(8);
+        Printer {
+            out,
+            width: width.clamp(4, 24),
+            done: Cell::new(0),
+            total: steps.len(),
+        }
+    }
+
+    /// ` [done/total]` after a step finished.
+    fn progress(&self, event: &str) -> String {
+        if !matches!(
+            event,
+            "step.succeeded" | "step.failed" | "approval.approved" | "approval.rejected"
+        ) {
+            return String::new();
+        }
+        self.done.set((self.done.get() + 1).min(self.total));
+        self.out.paint(
+            Style::Dim,
+            &format!(" [{}/{} steps]", self.done.get(), self.total),
+        )
     }
 
     /// Prints one entry (JSON line with `--json`).
@@ -68,11 +105,12 @@ impl Printer {
                     out.paint(Style::Bold, &format!("{t}: {}", e.message))
                 )
             }
-            _ => format!(
-                "{} {} {}",
+            t => format!(
+                "{} {} {}{}",
                 out.paint(style, &format!("{mark:>2}")),
                 out.paint(Style::Cyan, &name),
-                e.message
+                e.message,
+                self.progress(t)
             ),
         };
         out.line(text);

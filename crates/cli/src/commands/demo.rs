@@ -1,6 +1,6 @@
 //! `berth demo`: the built-in sample pack, run end to end with live progress.
 
-use crate::commands::drive::{describe_gate, finished, report, runner, width_of};
+use crate::commands::drive::{describe_gate, finished, report, runner};
 use crate::commands::Ctx;
 use crate::exit::{self, CliError};
 use crate::live::{follow, Printer};
@@ -68,15 +68,8 @@ pub async fn demo(ctx: &Ctx, dir: &Path) -> Result<u8, CliError> {
         ));
     }
     let (runner1, rx) = runner(ctx, store.clone(), None);
-    let width = plan
-        .plan
-        .steps
-        .iter()
-        .flat_map(|s| s.leaf_ids())
-        .map(|s| s.len())
-        .max()
-        .unwrap_or(8);
-    let printer = Printer::new(*o, width);
+    let steps: Vec<String> = plan.plan.steps.iter().flat_map(|s| s.leaf_ids()).collect();
+    let printer = Printer::for_steps(*o, &steps);
     let run_id = store.ids().next_id().to_string();
     let followed = follow(
         runner1.store(),
@@ -126,7 +119,7 @@ pub async fn demo(ctx: &Ctx, dir: &Path) -> Result<u8, CliError> {
         let (runner2, rx) = runner(ctx, store.clone(), None);
         let followed = follow(
             runner2.store(),
-            Printer::new(*o, width_of(&summary.run)),
+            Printer::for_run(*o, &summary.run),
             rx,
             runner2.resume(&run_id, None),
         )

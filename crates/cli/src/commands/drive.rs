@@ -5,7 +5,7 @@ use crate::exit::{self, CliError};
 use crate::live::{follow, Followed, Printer};
 use crate::output::Style;
 use crate::time::rfc3339;
-use berth::packrun::{Approval, ApprovalStatus, Decision, DecisionRequest, PackRun, StepStatus};
+use berth::packrun::{Approval, ApprovalStatus, Decision, DecisionRequest, StepStatus};
 use berth::Store;
 use berth_pipeline::packrun::{
     Finish, LoadedPlan, PackRunError, PackRunner, RunSummary, RunnerOptions,
@@ -36,11 +36,6 @@ pub fn runner(
     (runner, rx)
 }
 
-/// Width for step names in live output.
-pub fn width_of(run: &PackRun) -> usize {
-    run.steps.iter().map(|s| s.step_id.len()).max().unwrap_or(8)
-}
-
 /// `berth run PLAN`.
 pub async fn run(
     ctx: &Ctx,
@@ -54,14 +49,7 @@ pub async fn run(
     if detach {
         return detach_run(ctx, &store, plan_path, run_id, tenant).await;
     }
-    let width = plan
-        .plan
-        .steps
-        .iter()
-        .flat_map(|s| s.leaf_ids())
-        .map(|s| s.len())
-        .max()
-        .unwrap_or(8);
+    let steps: Vec<String> = plan.plan.steps.iter().flat_map(|s| s.leaf_ids()).collect();
     let (runner, rx) = runner(ctx, store, tenant);
     if !ctx.out.json {
         ctx.out.line(format!(
@@ -76,7 +64,7 @@ pub async fn run(
     let run_id = run_id.unwrap_or_else(|| runner.store().ids().next_id().to_string());
     let followed = follow(
         runner.store(),
-        Printer::new(ctx.out, width),
+        Printer::for_steps(ctx.out, &steps),
         rx,
         runner.start(&plan, Some(run_id.clone())),
     )
@@ -205,7 +193,7 @@ pub async fn resume(ctx: &Ctx, run_id: &str, plan: Option<&Path>) -> Result<u8, 
     }
     let followed = follow(
         runner.store(),
-        Printer::new(ctx.out, width_of(&run)),
+        Printer::for_run(ctx.out, &run),
         rx,
         runner.resume(run_id, plan.as_ref()),
     )
@@ -262,7 +250,7 @@ pub async fn decide(
     }
     let followed = follow(
         runner.store(),
-        Printer::new(ctx.out, width_of(&run)),
+        Printer::for_run(ctx.out, &run),
         rx,
         runner.resume(run_id, None),
     )
