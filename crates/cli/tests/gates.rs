@@ -51,6 +51,11 @@ fn run_pauses_at_the_gate_and_approve_completes_it() {
         .map(|e| e["sequence"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    let after = env
+        .run(&["--json", "logs", "r1", "--after", "3"])
+        .json_lines();
+    assert_eq!(after.len(), logs.len() - 3);
+    assert_eq!(after[0]["sequence"], 4);
     let line = |msg: &str| {
         logs.iter()
             .find(|e| e["eventType"] == "step.output" && e["message"] == msg)
