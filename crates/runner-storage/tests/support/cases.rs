@@ -190,8 +190,9 @@ pub async fn hanging_storage_is_given_up_before_the_ttl(store: Store, s: &Scale)
             lost += 1;
         }
     }
-    let state = held.borrow().state();
-    assert_eq!(state, KeeperState::Probing);
+    // Losing everything is published first; the keeper then turns to probing.
+    s.wait_for(&mut held, "probing", |h| h.state() == KeeperState::Probing)
+        .await;
 
     // Nothing is acquired while storage hangs.
     tokio::time::sleep(s.ttl).await;
