@@ -209,6 +209,12 @@ fn table(
         }
         let _ = writeln!(s, "| {name} | {} |", cells.join(" | "));
     }
+    if columns.iter().any(|c| c == "mongo-secantusdb") {
+        let _ = writeln!(
+            s,
+            "\n`mongo-secantusdb`: the SecantusDB test server, not a production MongoDB."
+        );
+    }
     if !charts.is_empty() {
         let _ = writeln!(s, "\n{}", charts.join("\n"));
     }
