@@ -21,6 +21,23 @@ impl MemoryRecords {
     }
 }
 
+/// The smallest string greater than every string starting with `prefix` (by bytes, which for
+/// UTF-8 is code-point order), or `None` when no such string exists.
+fn str_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 {
+            0xD7FF => Some('\u{E000}'),
+            n => char::from_u32(n + 1),
+        };
+        if let Some(c) = next {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 fn to_record(key: &str, s: &Stored) -> Record {
     Record {
         key: key.to_owned(),
@@ -28,6 +45,23 @@ fn to_record(key: &str, s: &Stored) -> Record {
         version: s.version,
         created_at: s.created_at,
         updated_at: s.updated_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::str_upper_bound;
+
+    #[test]
+    fn upper_bound_is_just_past_every_key_with_the_prefix() {
+        assert_eq!(str_upper_bound("ab").as_deref(), Some("ac"));
+        assert_eq!(str_upper_bound("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(str_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(str_upper_bound(""), None);
+        assert_eq!(str_upper_bound("\u{10FFFF}"), None);
+        for key in ["ab", "ab\u{10FFFF}\u{10FFFF}", "abzzz"] {
+            assert!(key < str_upper_bound("ab").unwrap().as_str());
+        }
     }
 }
 
@@ -61,11 +95,16 @@ impl RecordStore for MemoryRecords {
             }
             _ => Bound::Included(scan.prefix.clone()),
         };
-        let upper = match (&scan.start_after, scan.reverse) {
-            (Some(after), true) => Bound::Excluded(after.clone()),
+        // The end of the prefix range, so a reverse scan starts at the prefix's last key
+        // instead of walking back over every key after it.
+        let prefix_end = str_upper_bound(&scan.prefix);
+        let upper = match (&scan.start_after, scan.reverse, prefix_end) {
+            (Some(after), true, Some(end)) if end.as_str() < after.as_str() => Bound::Excluded(end),
+            (Some(after), true, _) => Bound::Excluded(after.clone()),
+            (None, _, Some(end)) => Bound::Excluded(end),
             _ => Bound::Unbounded,
         };
-        if let (Bound::Excluded(u), Bound::Included(l)) = (&upper, &lower) {
+        if let (Bound::Excluded(u), Bound::Included(l) | Bound::Excluded(l)) = (&upper, &lower) {
             if u <= l {
                 return Ok(Vec::new());
             }
