@@ -48,23 +48,6 @@ fn to_record(key: &str, s: &Stored) -> Record {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::str_upper_bound;
-
-    #[test]
-    fn upper_bound_is_just_past_every_key_with_the_prefix() {
-        assert_eq!(str_upper_bound("ab").as_deref(), Some("ac"));
-        assert_eq!(str_upper_bound("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
-        assert_eq!(str_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(str_upper_bound(""), None);
-        assert_eq!(str_upper_bound("\u{10FFFF}"), None);
-        for key in ["ab", "ab\u{10FFFF}\u{10FFFF}", "abzzz"] {
-            assert!(key < str_upper_bound("ab").unwrap().as_str());
-        }
-    }
-}
-
 #[async_trait]
 impl RecordStore for MemoryRecords {
     async fn get_many(&self, collection: &str, keys: &[String]) -> Result<Vec<Option<Record>>> {
@@ -256,6 +239,23 @@ fn check(
                     token: *token,
                 })
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::str_upper_bound;
+
+    #[test]
+    fn upper_bound_is_just_past_every_key_with_the_prefix() {
+        assert_eq!(str_upper_bound("ab").as_deref(), Some("ac"));
+        assert_eq!(str_upper_bound("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(str_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(str_upper_bound(""), None);
+        assert_eq!(str_upper_bound("\u{10FFFF}"), None);
+        for key in ["ab", "ab\u{10FFFF}\u{10FFFF}", "abzzz"] {
+            assert!(key < str_upper_bound("ab").unwrap().as_str());
         }
     }
 }
