@@ -53,3 +53,14 @@ pub fn validate_run_id(id: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checks an optional tenant id: 1–200 bytes without NUL (it becomes part of index names).
+pub fn validate_tenant_id(tenant: &Option<String>) -> Result<()> {
+    match tenant {
+        Some(t) if t.is_empty() || t.len() > 200 || t.contains('\0') => Err(Error::invalid(
+            "tenant id",
+            "must be 1–200 bytes without NUL",
+        )),
+        _ => Ok(()),
+    }
+}

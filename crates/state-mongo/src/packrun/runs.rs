@@ -5,7 +5,9 @@ use crate::errors::{ctx, is_duplicate_key};
 use crate::schema::Role;
 use crate::shared::{collect, Shared};
 use async_trait::async_trait;
-use berth_core::packrun::{validate_run_id, PackRun, RunQuery, RunStore};
+use berth_core::packrun::{
+    validate_run_id, validate_tenant_id as validate_tenant, PackRun, RunQuery, RunStore,
+};
 use berth_core::{Error, Result};
 use mongodb::bson::{doc, Document};
 use mongodb::options::ReturnDocument;
@@ -17,16 +19,6 @@ const DATES: &[&str] = &[
     "updatedAt",
     "steps.nextAttemptAt",
 ];
-
-fn validate_tenant(tenant: &Option<String>) -> Result<()> {
-    match tenant {
-        Some(t) if t.is_empty() || t.len() > 200 || t.contains('\0') => Err(Error::invalid(
-            "tenant id",
-            "must be 1–200 bytes without NUL",
-        )),
-        _ => Ok(()),
-    }
-}
 
 fn encode(run: &PackRun) -> Result<Document> {
     let mut d = to_doc(run, DATES, "pack run")?;

@@ -13,7 +13,7 @@ pub use artifacts::SqliteArtifacts;
 pub use logs::SqliteLogs;
 pub use runs::SqliteRuns;
 
-use berth_core::{limits, Error, Result};
+use berth_core::{limits, Result};
 use serde::Serialize;
 
 /// Refuses a document larger than a record value may be, as the generic stores do.
@@ -23,13 +23,4 @@ fn check_size<T: Serialize>(doc: &T) -> Result<serde_json::Value> {
     Ok(value)
 }
 
-/// Checks a tenant id: 1–200 bytes, no NUL (the generic store's rule).
-fn validate_tenant(tenant: &Option<String>) -> Result<()> {
-    match tenant {
-        Some(t) if t.is_empty() || t.len() > 200 || t.contains('\0') => Err(Error::invalid(
-            "tenant id",
-            "must be 1–200 bytes without NUL",
-        )),
-        _ => Ok(()),
-    }
-}
+pub(crate) use berth_core::packrun::validate_tenant_id as validate_tenant;

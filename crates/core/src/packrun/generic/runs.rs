@@ -1,6 +1,8 @@
 use crate::codec::{from_json, ordered_millis_key, to_json};
 use crate::error::{Error, Result};
-use crate::packrun::{validate_run_id, PackRun, RunQuery, RunStore};
+use crate::packrun::{
+    validate_run_id, validate_tenant_id as validate_tenant, PackRun, RunQuery, RunStore,
+};
 use crate::record::Scan;
 use crate::time::{SharedClock, Timestamp};
 use crate::{Batch, Precondition, RecordStore};
@@ -17,16 +19,6 @@ fn by_tenant(tenant: &str) -> String {
 
 fn index_key(updated_at: Timestamp, id: &str) -> String {
     format!("{}\u{1f}{id}", ordered_millis_key(updated_at.millis()))
-}
-
-fn validate_tenant(tenant: &Option<String>) -> Result<()> {
-    match tenant {
-        Some(t) if t.is_empty() || t.len() > 200 || t.contains('\0') => Err(Error::invalid(
-            "tenant id",
-            "must be 1–200 bytes without NUL",
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// [`RunStore`] over a [`RecordStore`].
