@@ -99,3 +99,11 @@ pub fn validate_lease_name(what: &'static str, s: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checks the owner and every shard of an acquire or refresh call, before any storage access.
+pub fn validate_lease_request(owner: &str, shards: &[String]) -> Result<()> {
+    validate_lease_name("runner address", owner)?;
+    shards
+        .iter()
+        .try_for_each(|s| validate_lease_name("shard id", s))
+}

@@ -58,7 +58,9 @@ pub use checkpoint::{validate_pipeline_id, Checkpoint, Checkpoints};
 pub use collection::{Collection, Item, Meta};
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{DeterministicIds, IdGenerator, UuidV7};
-pub use lease::{validate_lease_name, Lease, LeaseStore, MachineId, RunnerEntry};
+pub use lease::{
+    validate_lease_name, validate_lease_request, Lease, LeaseStore, MachineId, RunnerEntry,
+};
 pub use locks::{KeyedGuard, KeyedLocks};
 pub use record::{prefix_upper_bound, Record, Scan};
 pub use records::RecordStore;

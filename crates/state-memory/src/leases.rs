@@ -1,7 +1,8 @@
 use crate::state::{LeaseSlot, State};
 use async_trait::async_trait;
 use berth_core::{
-    validate_lease_name, Error, Lease, LeaseStore, MachineId, Result, RunnerEntry, SharedClock,
+    validate_lease_name, validate_lease_request, Error, Lease, LeaseStore, MachineId, Result,
+    RunnerEntry, SharedClock,
 };
 use parking_lot::Mutex;
 use std::collections::HashSet;
@@ -27,13 +28,6 @@ fn lease(shard: &str, slot: &LeaseSlot) -> Option<Lease> {
         token: slot.token,
         expires_at: slot.expires_at,
     })
-}
-
-fn validate_all(owner: &str, shards: &[String]) -> Result<()> {
-    validate_lease_name("runner address", owner)?;
-    shards
-        .iter()
-        .try_for_each(|s| validate_lease_name("shard id", s))
 }
 
 #[async_trait]
@@ -79,7 +73,7 @@ impl LeaseStore for MemoryLeases {
     }
 
     async fn acquire(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
-        validate_all(owner, shards)?;
+        validate_lease_request(owner, shards)?;
         tracing::debug!(owner, shards = shards.len(), "memory acquire");
         let now = self.clock.now();
         let expires_at = now.plus(ttl);
@@ -106,7 +100,7 @@ impl LeaseStore for MemoryLeases {
     }
 
     async fn refresh(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
-        validate_all(owner, shards)?;
+        validate_lease_request(owner, shards)?;
         let now = self.clock.now();
         let mut state = self.state.lock();
         let mut out = Vec::new();

@@ -1,9 +1,10 @@
 //! The MongoDB [`LeaseStore`]: runner registry and shard leases.
 
-use crate::leases::{self, validate_all};
+use crate::leases;
 use crate::runners;
 use crate::shared::Shared;
 use async_trait::async_trait;
+use berth_core::validate_lease_request;
 use berth_core::{validate_lease_name, Lease, LeaseStore, MachineId, Result, RunnerEntry};
 use std::time::Duration;
 use tracing::Instrument;
@@ -57,7 +58,7 @@ impl LeaseStore for MongoLeases {
     }
 
     async fn acquire(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
-        validate_all(owner, shards)?;
+        validate_lease_request(owner, shards)?;
         let span = tracing::debug_span!("mongo.acquire", owner, shards = shards.len());
         let fut = leases::acquire(&self.shared, owner, shards, ttl);
         self.shared
@@ -67,7 +68,7 @@ impl LeaseStore for MongoLeases {
     }
 
     async fn refresh(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
-        validate_all(owner, shards)?;
+        validate_lease_request(owner, shards)?;
         let span = tracing::debug_span!("mongo.refresh", owner, shards = shards.len());
         let fut = leases::refresh(&self.shared, owner, shards, ttl);
         self.shared

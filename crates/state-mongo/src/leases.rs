@@ -15,7 +15,7 @@
 use crate::errors::{ctx, is_duplicate_code, raw_error, raw_write_errors};
 use crate::schema::Role;
 use crate::shared::{collect, Shared};
-use berth_core::{validate_lease_name, Lease, Result, Timestamp};
+use berth_core::{Lease, Result, Timestamp};
 use mongodb::bson::{doc, Bson, Document};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -31,13 +31,6 @@ fn distinct(shards: &[String]) -> Vec<&str> {
         .map(String::as_str)
         .filter(|s| seen.insert(*s))
         .collect()
-}
-
-pub(crate) fn validate_all(owner: &str, shards: &[String]) -> Result<()> {
-    validate_lease_name("runner address", owner)?;
-    shards
-        .iter()
-        .try_for_each(|s| validate_lease_name("shard id", s))
 }
 
 fn to_lease(d: &Document) -> Result<Lease> {

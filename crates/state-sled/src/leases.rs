@@ -13,8 +13,8 @@ use crate::registry::Shared;
 use crate::runners;
 use async_trait::async_trait;
 use berth_core::{
-    validate_lease_name, Durability, Error, Lease, LeaseStore, MachineId, Result, RunnerEntry,
-    SharedClock, Timestamp,
+    validate_lease_name, validate_lease_request, Durability, Error, Lease, LeaseStore, MachineId,
+    Result, RunnerEntry, SharedClock, Timestamp,
 };
 use sled::transaction::TransactionalTree;
 use std::sync::Arc;
@@ -62,13 +62,6 @@ impl SledLeases {
         let db = self.db.clone();
         run(Cost::Large, move || f(&db)).await
     }
-}
-
-fn validate_all(owner: &str, shards: &[String]) -> Result<()> {
-    validate_lease_name("runner address", owner)?;
-    shards
-        .iter()
-        .try_for_each(|s| validate_lease_name("shard id", s))
 }
 
 fn slot(
@@ -226,7 +219,7 @@ impl LeaseStore for SledLeases {
     }
 
     async fn acquire(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
-        validate_all(owner, shards)?;
+        validate_lease_request(owner, shards)?;
         let span = tracing::debug_span!("sled acquire", owner, shards = shards.len());
         let now = self.clock.now();
         let expires_at = now.plus(ttl);
@@ -239,7 +232,7 @@ impl LeaseStore for SledLeases {
     }
 
     async fn refresh(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
-        validate_all(owner, shards)?;
+        validate_lease_request(owner, shards)?;
         let span = tracing::debug_span!("sled refresh", owner, shards = shards.len());
         let now = self.clock.now();
         let expires_at = now.plus(ttl);

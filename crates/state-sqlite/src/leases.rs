@@ -9,7 +9,8 @@ use crate::sql_error::SqlResult;
 use crate::values::{json_text, text_of, timestamp, to_u64};
 use async_trait::async_trait;
 use berth_core::{
-    validate_lease_name, Lease, LeaseStore, MachineId, Result, RunnerEntry, Timestamp,
+    validate_lease_name, validate_lease_request, Lease, LeaseStore, MachineId, Result, RunnerEntry,
+    Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -26,13 +27,6 @@ impl SqliteLeases {
     pub(crate) fn new(db: Arc<Db>) -> Self {
         SqliteLeases { db }
     }
-}
-
-fn validate_all(owner: &str, shards: &[String]) -> Result<()> {
-    validate_lease_name("runner address", owner)?;
-    shards
-        .iter()
-        .try_for_each(|s| validate_lease_name("shard id", s))
 }
 
 fn shard_list(shards: &[String]) -> Result<String> {
@@ -132,7 +126,7 @@ impl LeaseStore for SqliteLeases {
     }
 
     async fn acquire(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
-        validate_all(owner, shards)?;
+        validate_lease_request(owner, shards)?;
         if shards.is_empty() {
             return Ok(Vec::new());
         }
@@ -154,7 +148,7 @@ impl LeaseStore for SqliteLeases {
     }
 
     async fn refresh(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
-        validate_all(owner, shards)?;
+        validate_lease_request(owner, shards)?;
         if shards.is_empty() {
             return Ok(Vec::new());
         }
