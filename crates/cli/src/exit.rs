@@ -2,7 +2,7 @@
 
 use berth::packrun::export::{ExportError, FileError};
 use berth::ErrorKind;
-use berth_pipeline::packrun::PackRunError;
+use berth_packrun::PackRunError;
 
 /// The run succeeded / the command did its job.
 pub const OK: u8 = 0;

@@ -2,7 +2,7 @@
 
 use crate::output::{Out, Style};
 use berth::packrun::{LogEntry, LogLevel, PackRun, StepStatus};
-use berth_pipeline::packrun::{PackRunError, RunSummary};
+use berth_packrun::{PackRunError, RunSummary};
 use std::cell::Cell;
 use std::future::Future;
 use tokio::sync::mpsc;
@@ -144,8 +144,8 @@ where
             r = &mut work => break r,
             Some(e) = rx.recv() => printer.print(&e),
             _ = &mut interrupt => {
-                berth_pipeline::packrun::command::kill_running_commands();
-                berth_pipeline::packrun::lease::release_this_runner(store).await;
+                berth_packrun::command::kill_running_commands();
+                berth_packrun::lease::release_this_runner(store).await;
                 while let Ok(e) = rx.try_recv() {
                     printer.print(&e);
                 }

@@ -13,8 +13,8 @@
 //! - [`Error`] with actionable [`ErrorKind`]s, an injected [`Clock`] and [`IdGenerator`].
 //!
 //! A backend hands its parts to [`Store::builder`]; users get one [`Store`] handle to all of
-//! them, usually from `berth::open(url)`. With feature `testkit`, the `testkit` module holds the
-//! conformance suite and the `conformance_tests!` macro turns it into tests for a backend.
+//! them, usually from `berth::open(url)`. The conformance suite that checks a backend against
+//! these contracts is the `berth-testkit` crate.
 //!
 //! ```
 //! use berth_core::{Batch, ErrorKind, ManualClock, Clock, Precondition, Timestamp};
@@ -49,9 +49,6 @@ mod record;
 mod records;
 mod store;
 mod time;
-
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use batch::{Batch, Committed, Op, OpKind, OpRef, Precondition};
 pub use checkpoint::{validate_pipeline_id, Checkpoint, Checkpoints};

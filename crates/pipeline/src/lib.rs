@@ -38,8 +38,8 @@
 //!   ([`Engine::subscribe`]) as an [`Event`] with run id, pipeline id, path and time.
 //! - **Cheap runs.** A run is a future: no thread, no timer unless paused or backing off.
 //!
-//! On top of the engine, [`packrun`] executes task-pack plans (commands, approval gates,
-//! parallel blocks, maps) durably: the runner behind the `berth` CLI.
+//! On top of the engine, the `berth-packrun` crate executes task-pack plans (commands,
+//! approval gates, parallel blocks, maps) durably: the runner behind the `berth` CLI.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), berth_pipeline::PipelineError> {
@@ -84,7 +84,6 @@ mod events;
 mod inner;
 mod manage;
 mod outcome;
-pub mod packrun;
 pub mod patch;
 pub mod record;
 mod registry;

@@ -49,33 +49,23 @@
 //! # Ok(()) }
 //! ```
 
-mod address;
-pub mod assignment;
-mod hash;
-mod keeper;
-mod keyed_lease_lock;
-mod keyed_lock;
-mod lease;
+mod locks;
 mod observer;
-mod runner;
 mod secrets;
-mod service;
-mod shard;
+mod sharding;
 mod staging;
 pub mod workers;
 
-pub use address::{AddressError, RunnerAddress};
 pub use berth_core::MachineId;
-pub use hash::stable_hash;
-pub use keeper::{
-    HeldShard, HeldShards, KeeperConfig, KeeperState, LossReason, ShardEvent, ShardKeeper,
+pub use locks::{
+    lease_name, HeldKeys, InProcessLock, KeyLock, LeaseKeyLock, LeaseLockConfig, LockGuard,
+    LockMode,
 };
-pub use keyed_lease_lock::{lease_name, LeaseKeyLock, LeaseLockConfig};
-pub use keyed_lock::{HeldKeys, InProcessLock, KeyLock, LockGuard, LockMode};
-pub use lease::ShardLease;
 pub use observer::{NoObserver, StagedKind, StateObserver};
-pub use runner::{RegisteredRunner, Runner};
 pub use secrets::{instance_lock, secrets_collection, InstanceSecrets, Secret, SecretChanges};
-pub use service::{RunnerStorage, DEFAULT_TTL};
-pub use shard::{ShardId, ShardIdError, DEFAULT_GROUP, DEFAULT_SHARDS_PER_GROUP};
+pub use sharding::{
+    assignment, stable_hash, AddressError, HeldShard, HeldShards, KeeperConfig, KeeperState,
+    LossReason, RegisteredRunner, Runner, RunnerAddress, RunnerStorage, ShardEvent, ShardId,
+    ShardIdError, ShardKeeper, ShardLease, DEFAULT_GROUP, DEFAULT_SHARDS_PER_GROUP, DEFAULT_TTL,
+};
 pub use workers::{UnitWorker, WorkerManager, WorkerRegistry};

@@ -1,6 +1,6 @@
 //! [`InstanceSecrets`]: an instance's secrets, changed in one batch under the instance's lock.
 
-use crate::keyed_lock::{InProcessLock, KeyLock};
+use crate::locks::{InProcessLock, KeyLock};
 use crate::observer::{info, NoObserver, StateObserver};
 use crate::staging::Staging;
 use berth_core::{Collection, Precondition, Result, Store};

@@ -1,8 +1,8 @@
 //! The whole conformance suite on the memory backend.
 
 use async_trait::async_trait;
-use berth_core::testkit::{Backend, Location};
 use berth_core::{OpenOptions, Result, Store};
+use berth_testkit::{Backend, Location};
 
 struct Memory;
 struct MemoryLocation;
@@ -21,4 +21,4 @@ impl Location for MemoryLocation {
     }
 }
 
-berth_core::conformance_tests!(Memory);
+berth_testkit::conformance_tests!(Memory);

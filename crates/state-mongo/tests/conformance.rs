@@ -6,9 +6,9 @@
 mod common;
 
 use async_trait::async_trait;
-use berth_core::testkit::{Backend, Location};
 use berth_core::{OpenOptions, Result, Store};
 use berth_state_mongo::LeaseClock;
+use berth_testkit::{Backend, Location};
 use common::TestDb;
 
 struct Mongo;
@@ -27,4 +27,4 @@ impl Location for TestDb {
     }
 }
 
-berth_core::conformance_tests!(Mongo);
+berth_testkit::conformance_tests!(Mongo);

@@ -1,8 +1,8 @@
 //! The whole conformance suite on the sled backend, each test in its own temporary directory.
 
 use async_trait::async_trait;
-use berth_core::testkit::{Backend, Location};
 use berth_core::{OpenOptions, Result, Store};
+use berth_testkit::{Backend, Location};
 use tempfile::TempDir;
 
 struct Sled;
@@ -28,4 +28,4 @@ impl Location for SledLocation {
     }
 }
 
-berth_core::conformance_tests!(Sled);
+berth_testkit::conformance_tests!(Sled);

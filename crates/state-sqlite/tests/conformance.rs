@@ -1,8 +1,8 @@
 //! The whole conformance suite on SQLite, each test on a fresh file in a temporary directory.
 
 use async_trait::async_trait;
-use berth_core::testkit::{Backend, Location};
 use berth_core::{OpenOptions, Result, Store};
+use berth_testkit::{Backend, Location};
 
 struct Sqlite;
 
@@ -26,4 +26,4 @@ impl Location for SqliteFile {
     }
 }
 
-berth_core::conformance_tests!(Sqlite);
+berth_testkit::conformance_tests!(Sqlite);

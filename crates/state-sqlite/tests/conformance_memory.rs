@@ -1,8 +1,8 @@
 //! The whole conformance suite on a private in-memory SQLite database (each open is new).
 
 use async_trait::async_trait;
-use berth_core::testkit::{Backend, Location};
 use berth_core::{OpenOptions, Result, Store};
+use berth_testkit::{Backend, Location};
 
 struct SqliteMemory;
 struct Fresh;
@@ -21,4 +21,4 @@ impl Location for Fresh {
     }
 }
 
-berth_core::conformance_tests!(SqliteMemory);
+berth_testkit::conformance_tests!(SqliteMemory);

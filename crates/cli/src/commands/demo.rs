@@ -6,7 +6,7 @@ use crate::exit::{self, CliError};
 use crate::live::{follow, Printer};
 use crate::output::Style;
 use berth::packrun::{Decision, DecisionRequest, StepStatus};
-use berth_pipeline::packrun::{Finish, LoadedPlan};
+use berth_packrun::{Finish, LoadedPlan};
 use std::path::Path;
 
 /// The sample pack: shell utilities only, a parallel block, a map, an artifact and a gate.

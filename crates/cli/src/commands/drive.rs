@@ -7,9 +7,7 @@ use crate::output::Style;
 use crate::time::rfc3339;
 use berth::packrun::{Approval, ApprovalStatus, Decision, DecisionRequest, StepStatus};
 use berth::Store;
-use berth_pipeline::packrun::{
-    Finish, LoadedPlan, PackRunError, PackRunner, RunSummary, RunnerOptions,
-};
+use berth_packrun::{Finish, LoadedPlan, PackRunError, PackRunner, RunSummary, RunnerOptions};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@ use crate::output::Style;
 use crate::time::rfc3339;
 use berth::packrun::{ArtifactStatus, PackRun, RunQuery, RunStatus, StepStatus};
 use berth::Store;
-use berth_pipeline::packrun::lease::shard;
+use berth_packrun::lease::shard;
 use serde_json::json;
 
 fn status_style(s: RunStatus) -> Style {

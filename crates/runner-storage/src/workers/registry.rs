@@ -4,7 +4,7 @@ use super::image::{image_identity, lock_image};
 use super::manager::WorkerManager;
 use super::model::{Registrations, UnitWorker, WorkerRegistration};
 use super::names;
-use crate::keyed_lock::{InProcessLock, KeyLock};
+use crate::locks::{InProcessLock, KeyLock};
 use crate::observer::{info, NoObserver, StateObserver};
 use crate::staging::Staging;
 use berth_core::{Collection, Error, Item, Precondition, Result, Store};

@@ -2,10 +2,10 @@
 //! core trace recorder.
 
 use async_trait::async_trait;
-use berth_core::testkit::trace::{DeterministicRandom, LockTicket, LogLevel, StagedKind, Tracer};
 use berth_core::{Precondition, Result};
 use berth_encryption::{EncryptionError, RandomSource};
 use berth_runner_storage::{HeldKeys, KeyLock, LockGuard, StateObserver, WorkerManager};
+use berth_testkit::trace::{DeterministicRandom, LockTicket, LogLevel, StagedKind, Tracer};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::sync::Mutex;

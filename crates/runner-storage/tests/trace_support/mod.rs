@@ -13,10 +13,10 @@ pub use adapters::{FakeManager, Rand, TraceObserver, TracedLock, TracedManager};
 pub use invariants::check_invariants;
 pub use jitter::Jitter;
 
-use berth_core::testkit::trace::Tracer;
 use berth_core::{DeterministicIds, ManualClock, OpenOptions, Store, Timestamp};
 use berth_encryption::{Collections, EncryptedRecords, Keyring};
 use berth_runner_storage::{InstanceSecrets, KeyLock, LockMode, WorkerRegistry};
+use berth_testkit::trace::Tracer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
