@@ -56,6 +56,9 @@ pub struct BackoffState {
     pub retry_at: Timestamp,
     /// The last failure.
     pub last_error: String,
+    /// When the last failure happened (absent in records of older versions).
+    #[serde(default)]
+    pub failed_at: Option<Timestamp>,
 }
 
 /// What a back-off state says about starting now.
@@ -70,18 +73,26 @@ pub(crate) enum Verdict {
 }
 
 impl BackoffState {
-    /// The state after one more failure.
+    /// The state after one more failure at `now`. Failures decay: when the previous one is
+    /// `decay` or more in the past, the count starts again at 1 (a tenant that crashes once
+    /// a day is never refused).
     pub(crate) fn next(
         previous: Option<&BackoffState>,
         policy: &BackoffPolicy,
+        decay: Duration,
         now: Timestamp,
         error: String,
     ) -> BackoffState {
+        let previous = previous.filter(|b| match b.failed_at {
+            Some(at) => decay.is_zero() || now.since(at) < decay,
+            None => true,
+        });
         let attempt = previous.map_or(0, |b| b.attempt).saturating_add(1);
         BackoffState {
             attempt,
             retry_at: now.plus(policy.window(attempt)),
             last_error: error,
+            failed_at: Some(now),
         }
     }
 
@@ -113,17 +124,22 @@ mod tests {
     fn verdicts() {
         let p = BackoffPolicy::new(Duration::from_secs(1), Duration::from_secs(60), 2);
         let t0 = Timestamp::from_millis(10_000);
-        let one = BackoffState::next(None, &p, t0, "boom".into());
+        let decay = Duration::from_secs(600);
+        let one = BackoffState::next(None, &p, decay, t0, "boom".into());
         assert_eq!(one.verdict(&p, t0), Verdict::Wait(Duration::from_secs(1)));
         assert_eq!(
             one.verdict(&p, t0.plus(Duration::from_secs(1))),
             Verdict::Allowed
         );
-        let two = BackoffState::next(Some(&one), &p, t0, "boom".into());
+        let two = BackoffState::next(Some(&one), &p, decay, t0, "boom".into());
         assert_eq!(two.attempt, 2);
         assert_eq!(
             two.verdict(&p, t0.plus(Duration::from_secs(99))),
             Verdict::Refused
         );
+        // A failure long after the previous one starts the count again.
+        let later = t0.plus(Duration::from_secs(601));
+        let fresh = BackoffState::next(Some(&one), &p, decay, later, "boom".into());
+        assert_eq!(fresh.attempt, 1);
     }
 }

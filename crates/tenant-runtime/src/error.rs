@@ -23,6 +23,25 @@ pub enum Error {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// An environment variable of the options cannot be passed to a tenant.
+    #[error("invalid tenant environment variable {name:?}: {reason}")]
+    InvalidEnv {
+        /// The variable's name (its value is never shown).
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// No admission slot became free within `admission_timeout` (every slot is held by a
+    /// tenant starting or stopping, none running that could be evicted).
+    #[error("tenant {key:?} not started: {limit} tenants are starting or stopping and none freed a slot within {waited:?}")]
+    AtCapacity {
+        /// The key.
+        key: String,
+        /// `max_concurrent`.
+        limit: usize,
+        /// How long it waited.
+        waited: Duration,
+    },
     /// The tenant source has no directory for this key.
     #[error("tenant {key:?} has no directory at {}", path.display())]
     UnknownTenant {

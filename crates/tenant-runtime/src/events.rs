@@ -122,6 +122,31 @@ pub enum Transition {
         /// Why it ended.
         reason: ExitReason,
     },
+    /// Stopping a tenant's processes ended with some still alive after SIGKILL and its
+    /// deadline (a process in uninterruptible sleep, one outside the runtime's reach).
+    StopIncomplete {
+        /// The key.
+        key: String,
+        /// The leader's pid.
+        pid: u32,
+        /// The processes left alive.
+        survivors: Vec<u32>,
+    },
+    /// The write-ahead record of a start is stored; the process is spawned next.
+    Starting {
+        /// The key.
+        key: String,
+        /// The start's id (its processes carry it as `BERTH_TENANT_START_ID`).
+        start_id: String,
+    },
+    /// A tenant record could not be decoded at recovery; it was moved to the quarantine
+    /// collection (`<records_collection>-quarantine`) and the rest recovered.
+    Quarantined {
+        /// The record's key.
+        key: String,
+        /// Why it could not be decoded.
+        error: String,
+    },
     /// A failure was counted against `key`; `ensure` refuses it until `retry_after` has passed.
     Backoff {
         /// The key.

@@ -1,7 +1,9 @@
 //! [`RuntimeOptions`]: everything a [`Runtime`](crate::Runtime) is configured with.
 
 use crate::backoff::BackoffPolicy;
+use crate::error::{Error, Result};
 use crate::events::{Callback, LogEvent, MetricEvent, Sinks, Transition};
+use crate::isolation::IsolationMode;
 use crate::readiness::{HttpGet, ReadinessCheck};
 use berth_core::Store;
 use std::collections::BTreeMap;
@@ -88,9 +90,14 @@ pub struct RuntimeOptions {
     pub bind_addr: IpAddr,
     /// Stop a tenant after this long without `ensure`/`touch`. Default 5 min; zero disables.
     pub idle_after: Duration,
-    /// At most this many tenant processes; a start beyond evicts the least recently used.
+    /// At most this many tenants at once (starting, running or still stopping: a slot is
+    /// taken before the spawn and given back once every process of the start is gone). A
+    /// start at the cap evicts the least recently used running tenant, or waits for a slot.
     /// Default 100.
     pub max_concurrent: usize,
+    /// How long a start waits for a slot at `max_concurrent` before failing with
+    /// [`Error::AtCapacity`]. Default 30 s.
+    pub admission_timeout: Duration,
     /// How often the sweeper looks for idle tenants. Default 10 s.
     pub sweep_interval: Duration,
     /// How often `/proc` CPU and RSS of every tenant's process group are reported. Default
@@ -110,13 +117,29 @@ pub struct RuntimeOptions {
     pub handover: SocketHandover,
     /// What to do with recorded processes at start.
     pub recovery: Recovery,
+    /// Whether tenants may get a cgroup of their own. Default: where the host may create one.
+    pub isolation: IsolationMode,
+    /// Where tenant output goes: `<log_dir>/<key>/stdout.log` and `stderr.log`. Default
+    /// `<root>/.berth-logs` (keys starting with `.berth` are reserved).
+    pub log_dir: PathBuf,
+    /// An output file past this size is rotated (copied to `.1`, emptied) by the host that
+    /// tails it. Default 10 MiB.
+    pub log_max_bytes: u64,
+    /// Rotated files kept per stream (`.1` newest). Default 3.
+    pub log_keep: u32,
     pub(crate) sinks: Sinks,
 }
 
 impl RuntimeOptions {
     /// Defaults for tenants under `root`, recorded in `store`.
     pub fn new(store: Store, root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
         RuntimeOptions {
+            log_dir: root.join(".berth-logs"),
+            log_max_bytes: 10 * 1024 * 1024,
+            log_keep: 3,
+            isolation: IsolationMode::default(),
+            admission_timeout: Duration::from_secs(30),
             store,
             records_collection: "tenant-runtime".into(),
             source: TenantSource::directory(root),
@@ -179,6 +202,9 @@ impl fmt::Debug for RuntimeOptions {
             .field("env", &self.env.keys().collect::<Vec<_>>())
             .field("idle_after", &self.idle_after)
             .field("max_concurrent", &self.max_concurrent)
+            .field("admission_timeout", &self.admission_timeout)
+            .field("isolation", &self.isolation)
+            .field("log_dir", &self.log_dir)
             .field("readiness_timeout", &self.readiness_timeout)
             .field("backoff", &self.backoff)
             .field("stop_grace", &self.stop_grace)
@@ -188,7 +214,41 @@ impl fmt::Debug for RuntimeOptions {
     }
 }
 
+/// Checks one environment variable name: not empty, no `=`, no NUL.
+pub fn validate_env_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name.contains('=') {
+        "contains '='"
+    } else if name.contains('\0') {
+        "contains NUL"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidEnv {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
 impl RuntimeOptions {
+    /// Checks what the options hold (environment names and values); values never appear in
+    /// errors.
+    pub(crate) fn validate(&self) -> Result<()> {
+        for name in self.env.keys().chain(self.env_allow.iter()) {
+            validate_env_name(name)?;
+        }
+        for (name, value) in &self.env {
+            if value.contains('\0') {
+                return Err(Error::InvalidEnv {
+                    name: name.clone(),
+                    reason: "its value contains NUL",
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The directory of `key`.
     pub(crate) fn tenant_dir(&self, key: &str) -> PathBuf {
         match &self.source {

@@ -8,7 +8,10 @@ use std::fs;
 pub(crate) struct ProcStat {
     pub(crate) pid: u32,
     pub(crate) state: u8,
+    pub(crate) ppid: u32,
     pub(crate) pgid: u32,
+    /// Session id.
+    pub(crate) sid: u32,
     /// utime + stime + cutime + cstime, in clock ticks.
     pub(crate) cpu_ticks: u64,
     /// Start time after boot, in clock ticks: with the pid, the identity of a process.
@@ -37,7 +40,9 @@ pub(crate) fn parse_stat(pid: u32, text: &str) -> Option<ProcStat> {
     Some(ProcStat {
         pid,
         state: *fields.first()?.as_bytes().first()?,
+        ppid: u32::try_from(num(1)?).ok()?,
         pgid: u32::try_from(num(2)?).ok()?,
+        sid: u32::try_from(num(3)?).ok()?,
         cpu_ticks: num(11)? + num(12)? + signed(13)? + signed(14)?,
         start_ticks: num(19)?,
         rss_pages: signed(21)?,
@@ -70,9 +75,10 @@ pub(crate) fn all_processes() -> Vec<ProcStat> {
         .collect()
 }
 
-/// Whether any live process is still in group `pgid`.
-pub(crate) fn group_alive(pgid: u32) -> bool {
-    all_processes().iter().any(|s| s.pgid == pgid)
+/// Whether the environment of `pid` holds the exact entry `entry` (`NAME=value`).
+pub(crate) fn environ_has(pid: u32, entry: &[u8]) -> bool {
+    fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry))
 }
 
 /// Usage of one process group.
@@ -108,7 +114,7 @@ mod tests {
         let text = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 1 2 20 0 1 0 12345 1000 25 18446744073709551615";
         let s = parse_stat(42, text).unwrap();
         assert_eq!(s.state, b'S');
-        assert_eq!(s.pgid, 42);
+        assert_eq!((s.ppid, s.pgid, s.sid), (1, 42, 42));
         assert_eq!(s.cpu_ticks, 13);
         assert_eq!(s.start_ticks, 12345);
         assert_eq!(s.rss_pages, 25);

@@ -4,12 +4,13 @@ use crate::adopt;
 use crate::backoff::Verdict;
 use crate::error::{Error, Result};
 use crate::events::{ExitReason, Transition};
-use crate::group::terminate;
+use crate::isolation::{self, Isolation};
 use crate::metrics::{RuntimeMetrics, RuntimeStats};
 use crate::options::RuntimeOptions;
 use crate::records::Records;
 use crate::start;
 use crate::state::{Phase, Proc, Shared, State, Tenant};
+use crate::supervisor::terminate;
 use crate::sweep;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub fn validate_key(key: &str) -> Result<()> {
         "a relative directory name"
     } else if key.contains(['/', '\0']) {
         "contains '/' or NUL"
+    } else if key.starts_with(".berth") {
+        "starts with '.berth' (reserved for the runtime's own files)"
     } else {
         return Ok(());
     };
@@ -63,14 +66,20 @@ impl Runtime {
     /// Opens the runtime: loads the records, adopts live tenants or stops orphans (see
     /// [`Recovery`](crate::Recovery)), and starts the sweeper. Needs a Tokio runtime.
     pub async fn new(options: RuntimeOptions) -> Result<Runtime> {
+        options.validate()?;
         let records = Records::new(&options.store, &options.records_collection)?;
         let clock = options.store.clock().clone();
         let (activity, _) = watch::channel(0);
+        let (slot_freed, _) = watch::channel(0);
+        let isolation = isolation::detect(options.isolation);
+        tracing::debug!(isolation = isolation.name(), "tenant runtime opening");
         let shared = Arc::new(Shared {
             options,
             records,
             clock,
             state: Mutex::new(State::default()),
+            isolation,
+            slot_freed,
             activity,
         });
         adopt::recover(&shared).await?;
@@ -150,6 +159,11 @@ impl Runtime {
         }
     }
 
+    /// How this runtime isolates tenants (chosen at open from what the host allows).
+    pub fn isolation(&self) -> &Isolation {
+        &self.shared.isolation
+    }
+
     /// A point-in-time snapshot.
     pub fn stats(&self) -> RuntimeStats {
         let st = self.shared.state.lock();
@@ -189,14 +203,16 @@ impl Runtime {
         st.counters.to_metrics(self.stats_of(&st))
     }
 
-    /// Stops `key` (SIGTERM, grace, SIGKILL of its group) or calls off its start; returns
-    /// once no process of `key` is left. No-op if it has none.
+    /// Stops `key` (SIGTERM to every process of it, the grace for all, SIGKILL to the rest)
+    /// or calls off its start; returns once no process of `key` is left, or after the grace
+    /// plus a fixed SIGKILL deadline with the pids it could not kill (also reported as
+    /// [`Transition::StopIncomplete`]). No-op if it has none.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn kill(&self, key: &str) {
+    pub async fn kill(&self, key: &str) -> Vec<u32> {
         let pending = {
             let mut st = self.shared.state.lock();
             let Some(entry) = st.keys.get_mut(key) else {
-                return;
+                return Vec::new();
             };
             match std::mem::take(&mut entry.phase) {
                 Phase::Running { proc, .. } => {
@@ -224,18 +240,14 @@ impl Runtime {
             Some(Pending::Stop(proc)) => self.stop(&proc).await,
             Some(Pending::Start(result)) => {
                 let _ = start::join(result).await;
+                Vec::new()
             }
-            None => {}
+            None => Vec::new(),
         }
     }
 
-    async fn stop(&self, proc: &Proc) {
-        terminate(
-            proc.pgid(),
-            self.shared.options.stop_grace,
-            proc.exited.subscribe(),
-        )
-        .await;
+    async fn stop(&self, proc: &Arc<Proc>) -> Vec<u32> {
+        terminate(proc, self.shared.options.stop_grace).await
     }
 
     /// Stops `key` and starts a fresh process once the old one is confirmed gone (never two
@@ -348,9 +360,7 @@ impl Runtime {
         let grace = self.shared.options.stop_grace;
         let tasks: Vec<_> = stops
             .into_iter()
-            .map(|p| {
-                tokio::spawn(async move { terminate(p.pgid(), grace, p.exited.subscribe()).await })
-            })
+            .map(|p| tokio::spawn(async move { terminate(&p, grace).await }))
             .collect();
         for task in tasks {
             let _ = task.await;

@@ -1,16 +1,20 @@
-//! Starting a tenant: single flight, back-off, the cap, spawn, readiness.
+//! Starting a tenant: single flight, admission under the cap, the write-ahead record, spawn,
+//! readiness.
 
 use crate::error::{Error, Result};
 use crate::events::{ExitReason, LogStream, MetricEvent, Transition};
-use crate::group::terminate;
+use crate::isolation;
+use crate::logs;
+use crate::members::Members;
 use crate::options::SocketHandover;
 use crate::port;
 use crate::procfs;
 use crate::readiness::ReadyTarget;
-use crate::spawn::{pump_lines, spawn_tenant};
+use crate::records::{ProcessRecord, ProcessState};
+use crate::spawn::{spawn_tenant, Launch};
 pub(crate) use crate::state::StartResult;
 use crate::state::{Phase, Proc, Shared, State, Tenant};
-use crate::supervisor::supervise_child;
+use crate::supervisor::{supervise_child, terminate};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -96,7 +100,7 @@ async fn start(
 ) -> Result<Tenant> {
     let opts = &shared.options;
     if let Some(old) = replacing {
-        terminate(old.pgid(), opts.stop_grace, old.exited.subscribe()).await;
+        terminate(&old, opts.stop_grace).await;
     }
     let Some(life) = shared.state.lock().keys.get(key).map(|e| e.life.clone()) else {
         return Err(Error::Disposed);
@@ -106,7 +110,7 @@ async fn start(
         guard = life.lock_owned() => guard,
         reason = called_off(&mut cancel) => return Err(cancelled(key, reason)),
     };
-    make_room(shared, key).await;
+    let mut slot = admit(shared, key, &mut cancel).await?;
 
     let cwd = opts.tenant_dir(key);
     if !cwd.is_dir() {
@@ -122,70 +126,159 @@ async fn start(
         SocketHandover::Always => true,
         SocketHandover::IfMarker(name) => cwd.join(name).exists(),
     };
+
+    // Write-ahead: the record names the start (and its cgroup) before anything is spawned,
+    // so a host that dies at any later point leaves nothing a new host cannot find.
+    let start_id = uuid::Uuid::now_v7().to_string();
+    let cgroup = shared.isolation.cgroup_of(&start_id);
+    if let Some(cg) = &cgroup {
+        if let Err(err) = isolation::create_cgroup(cg) {
+            let err = Error::spawn(key, err);
+            shared.record_failure(key, err.to_string()).await;
+            return Err(err);
+        }
+    }
+    let started_at = shared.clock.now();
+    let remove_cgroup = || {
+        if let Some(cg) = &cgroup {
+            isolation::remove_cgroup(cg);
+        }
+    };
+    {
+        let mut st = shared.state.lock();
+        if let Some(entry) = st.keys.get_mut(key) {
+            entry.launching = Some(ProcessRecord {
+                pid: 0,
+                pgid: 0,
+                port: 0,
+                started_at,
+                start_ticks: None,
+                state: ProcessState::Starting,
+                start_id: start_id.clone(),
+                cgroup: cgroup.clone(),
+            });
+        }
+    }
+    let clear_launching = |shared: &Shared| {
+        if let Some(entry) = shared.state.lock().keys.get_mut(key) {
+            entry.launching = None;
+        }
+    };
+    if let Err(err) = shared.persist(key).await {
+        clear_launching(shared);
+        remove_cgroup();
+        return Err(err);
+    }
+    opts.sinks.transition(Transition::Starting {
+        key: key.to_owned(),
+        start_id: start_id.clone(),
+    });
+    let files = (|| {
+        let out = logs::path(&opts.log_dir, key, LogStream::Stdout);
+        let err = logs::path(&opts.log_dir, key, LogStream::Stderr);
+        Ok::<_, std::io::Error>((logs::open(&out)?, logs::open(&err)?, out, err))
+    })();
+
     // Port choice, the last check for a call-off and the spawn happen under the state lock so
     // that `dispose` never misses a child and two starts never share a port.
     let spawned = {
         let mut st = shared.state.lock();
-        if let Some(reason) = *cancel.borrow() {
-            return Err(cancelled(key, reason));
-        }
-        let lease = if handover {
-            port::bind(opts.bind_addr)
+        let called = *cancel.borrow();
+        if let Some(reason) = called {
+            Err(reason)
         } else {
-            port::reserve(opts.bind_addr, &st.ports)
-        };
-        let spawned = lease.and_then(|lease| {
-            let port = lease.port();
-            spawn_tenant(opts, &cwd, lease).map(|child| (child, port))
-        });
-        match spawned {
-            Ok((mut child, port)) => {
-                let pid = child.id().unwrap_or(0);
-                let (exited, _) = watch::channel(false);
-                let proc = Arc::new(Proc {
-                    key: key.to_owned(),
-                    gen,
-                    pid,
-                    port,
-                    started_at: shared.clock.now(),
-                    start_ticks: procfs::stat(pid).map(|s| s.start_ticks),
-                    reason: Mutex::new(None),
-                    ready_at: Mutex::new(None),
-                    exit: Mutex::new(None),
-                    usage: Mutex::new(Default::default()),
-                    exited,
-                });
-                st.ports.insert(port);
-                st.counters.spawns += 1;
-                if let Some(entry) = st.keys.get_mut(key) {
-                    entry.live = Some(proc.clone());
-                    entry.totals.spawns += 1;
+            let lease = if handover {
+                port::bind(opts.bind_addr)
+            } else {
+                port::reserve(opts.bind_addr, &st.ports)
+            };
+            let spawned = files.and_then(|(out, err, out_path, err_path)| {
+                let lease = lease?;
+                let port = lease.port();
+                let launch = Launch {
+                    cwd: &cwd,
+                    start_id: &start_id,
+                    cgroup: cgroup.as_deref(),
+                    setsid: shared.isolation.setsid(),
+                    stdout: out,
+                    stderr: err,
+                };
+                spawn_tenant(opts, launch, lease).map(|child| (child, port, out_path, err_path))
+            });
+            match spawned {
+                Ok((child, port, out_path, err_path)) => {
+                    let pid = child.id().unwrap_or(0);
+                    let (exited, _) = watch::channel(false);
+                    let start_ticks = procfs::stat(pid).map(|s| s.start_ticks);
+                    let proc = Arc::new(Proc {
+                        key: key.to_owned(),
+                        gen,
+                        pid,
+                        port,
+                        started_at,
+                        start_ticks,
+                        members: Arc::new(Members::new(
+                            start_id.clone(),
+                            pid,
+                            start_ticks,
+                            cgroup.clone(),
+                        )),
+                        grace_end: Mutex::new(None),
+                        reason: Mutex::new(None),
+                        ready_at: Mutex::new(None),
+                        exit: Mutex::new(None),
+                        usage: Mutex::new(Default::default()),
+                        exited,
+                    });
+                    // The process now holds the slot: its supervisor gives it back.
+                    slot.disarm();
+                    st.ports.insert(port);
+                    st.counters.spawns += 1;
+                    if let Some(entry) = st.keys.get_mut(key) {
+                        entry.live = Some(proc.clone());
+                        entry.launching = None;
+                        entry.totals.spawns += 1;
+                    }
+                    for (path, stream) in
+                        [(out_path, LogStream::Stdout), (err_path, LogStream::Stderr)]
+                    {
+                        let offset = logs::len(&path);
+                        let tail = logs::Tail {
+                            path,
+                            stream,
+                            key: key.to_owned(),
+                            pid,
+                            sinks: opts.sinks.clone(),
+                            clock: shared.clock.clone(),
+                            max_bytes: opts.log_max_bytes,
+                            keep: opts.log_keep,
+                        };
+                        let done = proc.exited.subscribe();
+                        shared.spawn_tracked(&mut st, tail.run(offset, done));
+                    }
+                    let supervise = supervise_child(shared.clone(), proc.clone(), child, life);
+                    let activity = shared.activity();
+                    shared.spawn_tracked(&mut st, async move {
+                        let _activity = activity;
+                        supervise.await;
+                    });
+                    Ok(Ok(proc))
                 }
-                let clock = shared.clock.clone();
-                if let Some(out) = child.stdout.take() {
-                    let (sinks, k, c) = (opts.sinks.clone(), key.to_owned(), clock.clone());
-                    let pump = pump_lines(out, LogStream::Stdout, k, pid, sinks, c);
-                    shared.spawn_tracked(&mut st, pump);
-                }
-                if let Some(err) = child.stderr.take() {
-                    let (sinks, k) = (opts.sinks.clone(), key.to_owned());
-                    let pump = pump_lines(err, LogStream::Stderr, k, pid, sinks, clock);
-                    shared.spawn_tracked(&mut st, pump);
-                }
-                let supervise = supervise_child(shared.clone(), proc.clone(), child, life);
-                let activity = shared.activity();
-                shared.spawn_tracked(&mut st, async move {
-                    let _activity = activity;
-                    supervise.await;
-                });
-                Ok(proc)
+                Err(err) => Ok(Err(err)),
             }
-            Err(err) => Err(err),
         }
     };
     let proc = match spawned {
-        Ok(proc) => proc,
-        Err(err) => {
+        Err(reason) => {
+            clear_launching(shared);
+            let _ = shared.persist(key).await;
+            remove_cgroup();
+            return Err(cancelled(key, reason));
+        }
+        Ok(Ok(proc)) => proc,
+        Ok(Err(err)) => {
+            clear_launching(shared);
+            remove_cgroup();
             let err = Error::spawn(key, err);
             tracing::warn!(key, %err, "tenant spawn failed");
             shared.record_failure(key, err.to_string()).await;
@@ -197,6 +290,7 @@ async fn start(
         pid = proc.pid,
         port = proc.port,
         handover,
+        isolation = shared.isolation.name(),
         "tenant spawned"
     );
     opts.sinks.transition(Transition::Spawn {
@@ -207,7 +301,7 @@ async fn start(
     });
     let stop = |reason: ExitReason| {
         proc.stop_reason(reason);
-        terminate(proc.pgid(), opts.stop_grace, proc.exited.subscribe())
+        terminate(&proc, opts.stop_grace)
     };
     if let Err(err) = shared.persist(key).await {
         stop(ExitReason::Killed).await;
@@ -324,51 +418,104 @@ fn mark_running(
     Ok(tenant)
 }
 
-/// At `max_concurrent`, stops least recently used tenants until this start fits.
-async fn make_room(shared: &Arc<Shared>, key: &str) {
+/// An admission slot taken by a start; given back on drop unless the spawned process took
+/// it over (its supervisor gives it back once every process of the start is gone).
+struct Slot<'a> {
+    shared: &'a Shared,
+    armed: bool,
+}
+
+impl Slot<'_> {
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = self.shared.state.lock();
+            self.shared.release_slot(&mut st);
+        }
+    }
+}
+
+/// Takes an admission slot: at once under `max_concurrent`; else evicts the least recently
+/// used running tenant (one per waiting start) and waits for a slot to be given back, at
+/// most `admission_timeout`.
+async fn admit<'a>(
+    shared: &'a Arc<Shared>,
+    key: &str,
+    cancel: &mut watch::Receiver<Option<ExitReason>>,
+) -> Result<Slot<'a>> {
+    let limit = shared.options.max_concurrent.max(1);
+    let waited_from = Instant::now();
+    let deadline = waited_from + shared.options.admission_timeout;
+    let mut freed = shared.slot_freed.subscribe();
+    let mut evicted: Option<Arc<Proc>> = None;
     loop {
         let victim = {
-            let mut st = shared.state.lock();
-            let active = st
-                .keys
-                .values()
-                .filter(|e| !matches!(e.phase, Phase::Idle))
-                .count();
-            if active <= shared.options.max_concurrent {
-                return;
+            let mut guard = shared.state.lock();
+            let st = &mut *guard;
+            freed.borrow_and_update();
+            if st.slots < limit {
+                st.slots += 1;
+                return Ok(Slot {
+                    shared,
+                    armed: true,
+                });
             }
-            let lru = st
-                .keys
-                .iter()
-                .filter_map(|(k, e)| match &e.phase {
-                    Phase::Running { last_touched, .. } if k != key => Some((*last_touched, k)),
+            let pending = evicted.as_ref().is_some_and(|p| !*p.exited.borrow());
+            if pending {
+                None
+            } else {
+                let lru = st
+                    .keys
+                    .iter()
+                    .filter_map(|(k, e)| match &e.phase {
+                        Phase::Running { last_touched, .. } if k != key => {
+                            Some((*last_touched, k.clone()))
+                        }
+                        _ => None,
+                    })
+                    .min()
+                    .map(|(_, k)| k);
+                match lru
+                    .and_then(|k| st.keys.get_mut(&k))
+                    .map(|e| std::mem::take(&mut e.phase))
+                {
+                    Some(Phase::Running { proc, .. }) => {
+                        proc.stop_reason(ExitReason::LruEvicted);
+                        let (p, grace) = (proc.clone(), shared.options.stop_grace);
+                        shared.spawn_tracked(st, async move {
+                            terminate(&p, grace).await;
+                        });
+                        Some(proc)
+                    }
                     _ => None,
-                })
-                .min()
-                .map(|(_, k)| k.clone());
-            let Some(victim_key) = lru else {
-                tracing::warn!(key, active, "over max_concurrent with nothing to evict");
-                return;
-            };
-            match st
-                .keys
-                .get_mut(&victim_key)
-                .map(|e| std::mem::take(&mut e.phase))
-            {
-                Some(Phase::Running { proc, .. }) => proc,
-                _ => return,
+                }
             }
         };
-        victim.stop_reason(ExitReason::LruEvicted);
-        shared.options.sinks.transition(Transition::LruEvict {
-            key: victim.key.clone(),
-            pid: victim.pid,
-        });
-        terminate(
-            victim.pgid(),
-            shared.options.stop_grace,
-            victim.exited.subscribe(),
-        )
-        .await;
+        if let Some(victim) = victim {
+            shared.options.sinks.transition(Transition::LruEvict {
+                key: victim.key.clone(),
+                pid: victim.pid,
+            });
+            evicted = Some(victim);
+            continue;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::AtCapacity {
+                key: key.to_owned(),
+                limit,
+                waited: now - waited_from,
+            });
+        }
+        tokio::select! {
+            _ = freed.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            reason = called_off(cancel) => return Err(cancelled(key, reason)),
+        }
     }
 }

@@ -3,6 +3,8 @@
 use crate::backoff::BackoffState;
 use crate::error::{Error, Result};
 use crate::events::{ExitReason, Transition};
+use crate::isolation::Isolation;
+use crate::members::Members;
 use crate::metrics::Counters;
 use crate::options::RuntimeOptions;
 use crate::procfs::GroupUsage;
@@ -57,6 +59,10 @@ pub(crate) struct Proc {
     pub(crate) port: u16,
     pub(crate) started_at: Timestamp,
     pub(crate) start_ticks: Option<u64>,
+    /// Every process of this start (cgroup, session, group, descendants, marker).
+    pub(crate) members: Arc<Members>,
+    /// When the grace of its stop ends, once a stop began (the same for the whole group).
+    pub(crate) grace_end: Mutex<Option<Instant>>,
     /// Set by the first party that decides to stop it; the supervisor reports it on exit.
     pub(crate) reason: Mutex<Option<ExitReason>>,
     pub(crate) ready_at: Mutex<Option<Timestamp>>,
@@ -67,9 +73,17 @@ pub(crate) struct Proc {
 }
 
 impl Proc {
-    /// The process group id: each tenant leads its own group.
+    /// The process group id: each tenant leads its own group (and session).
     pub(crate) fn pgid(&self) -> u32 {
         self.pid
+    }
+
+    /// The end of the grace of its stop: fixed by the first stop that asks.
+    pub(crate) fn grace_end(&self, grace: std::time::Duration) -> Instant {
+        *self
+            .grace_end
+            .lock()
+            .get_or_insert_with(|| Instant::now() + grace)
     }
 
     /// Records why it is being stopped, unless a reason was already given.
@@ -115,6 +129,9 @@ pub(crate) struct Entry {
     pub(crate) phase: Phase,
     /// The process that has not confirmed its exit yet.
     pub(crate) live: Option<Arc<Proc>>,
+    /// The write-ahead record of a start whose process is not spawned yet (or not yet
+    /// known to be gone after a failed spawn).
+    pub(crate) launching: Option<ProcessRecord>,
     pub(crate) backoff: Option<BackoffState>,
     pub(crate) totals: TenantTotals,
 }
@@ -123,18 +140,23 @@ impl Entry {
     fn record(&self, key: &str) -> TenantRecord {
         TenantRecord {
             key: key.to_owned(),
-            process: self.live.as_ref().map(|p| ProcessRecord {
-                pid: p.pid,
-                pgid: p.pgid(),
-                port: p.port,
-                started_at: p.started_at,
-                start_ticks: p.start_ticks,
-                state: if p.ready_at.lock().is_some() {
-                    ProcessState::Running
-                } else {
-                    ProcessState::Starting
-                },
-            }),
+            process: match &self.live {
+                Some(p) => Some(ProcessRecord {
+                    pid: p.pid,
+                    pgid: p.pgid(),
+                    port: p.port,
+                    started_at: p.started_at,
+                    start_ticks: p.start_ticks,
+                    state: if p.ready_at.lock().is_some() {
+                        ProcessState::Running
+                    } else {
+                        ProcessState::Starting
+                    },
+                    start_id: p.members.start_id.clone(),
+                    cgroup: p.members.cgroup.clone(),
+                }),
+                None => self.launching.clone(),
+            },
             backoff: self.backoff.clone(),
             totals: self.totals.clone(),
         }
@@ -152,6 +174,9 @@ pub(crate) struct State {
     pub(crate) counters: Counters,
     /// Ports of live tenants, never handed out twice.
     pub(crate) ports: HashSet<u16>,
+    /// Admission slots taken: starts past admission plus processes not yet confirmed gone.
+    /// Never above `max_concurrent`.
+    pub(crate) slots: usize,
     next_task: u64,
     tasks: HashMap<u64, AbortHandle>,
     pub(crate) sweeper: Option<AbortHandle>,
@@ -175,6 +200,10 @@ pub(crate) struct Shared {
     pub(crate) records: Records,
     pub(crate) clock: SharedClock,
     pub(crate) state: Mutex<State>,
+    /// How tenants are isolated on this host.
+    pub(crate) isolation: Isolation,
+    /// Bumped whenever an admission slot is given back.
+    pub(crate) slot_freed: watch::Sender<u64>,
     /// Starts in flight plus processes not yet confirmed gone.
     pub(crate) activity: watch::Sender<usize>,
 }
@@ -248,27 +277,45 @@ impl Shared {
         })
     }
 
-    /// Counts a failure against `key` and reports it.
-    pub(crate) async fn record_failure(&self, key: &str, error: String) {
+    /// Gives an admission slot back.
+    pub(crate) fn release_slot(&self, st: &mut State) {
+        st.slots = st.slots.saturating_sub(1);
+        self.slot_freed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Counts a failure against `key` in the same critical section that ends its process or
+    /// start, so no caller sees the key startable in between; returns the transition to report.
+    pub(crate) fn count_failure(
+        &self,
+        st: &mut State,
+        key: &str,
+        error: String,
+    ) -> Option<Transition> {
         let now = self.clock.now();
+        st.counters.backoff_entries += 1;
+        let policy = self.options.backoff;
+        let decay = self.options.stable_after;
+        let entry = st.keys.get_mut(key)?;
+        let next = BackoffState::next(entry.backoff.as_ref(), &policy, decay, now, error);
+        let t = Transition::Backoff {
+            key: key.to_owned(),
+            attempt: next.attempt,
+            retry_after: (next.attempt < policy.max_failures).then(|| next.retry_at.since(now)),
+            error: next.last_error.clone(),
+        };
+        entry.backoff = Some(next);
+        Some(t)
+    }
+
+    /// Counts a failure against `key`, records and reports it.
+    pub(crate) async fn record_failure(&self, key: &str, error: String) {
         let transition = {
             let mut st = self.state.lock();
-            st.counters.backoff_entries += 1;
-            let policy = self.options.backoff;
-            let Some(entry) = st.keys.get_mut(key) else {
-                return;
-            };
-            let next = BackoffState::next(entry.backoff.as_ref(), &policy, now, error);
-            let t = Transition::Backoff {
-                key: key.to_owned(),
-                attempt: next.attempt,
-                retry_after: (next.attempt < policy.max_failures).then(|| next.retry_at.since(now)),
-                error: next.last_error.clone(),
-            };
-            entry.backoff = Some(next);
-            t
+            self.count_failure(&mut st, key, error)
         };
         let _ = self.persist(key).await;
-        self.options.sinks.transition(transition);
+        if let Some(t) = transition {
+            self.options.sinks.transition(t);
+        }
     }
 }

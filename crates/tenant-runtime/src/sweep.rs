@@ -1,9 +1,9 @@
 //! The sweeper: stops idle tenants, forgets failures of stable ones, observes `/proc`.
 
 use crate::events::{ExitReason, MetricEvent, Transition};
-use crate::group::terminate;
 use crate::procfs;
 use crate::state::{Phase, Proc, Shared};
+use crate::supervisor::terminate;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -69,7 +69,7 @@ pub(crate) async fn sweep_once(shared: &Arc<Shared>) {
         for (proc, _) in &idle {
             let (proc, grace) = (proc.clone(), shared.options.stop_grace);
             shared.spawn_tracked(st, async move {
-                terminate(proc.pgid(), grace, proc.exited.subscribe()).await;
+                terminate(&proc, grace).await;
             });
         }
         (idle, stable)
@@ -103,7 +103,16 @@ pub(crate) async fn observe_once(shared: &Arc<Shared>) {
         return;
     }
     let pgids: Vec<u32> = procs.iter().map(|p| p.pgid()).collect();
-    let Ok(usage) = tokio::task::spawn_blocking(move || procfs::group_usage(&pgids)).await else {
+    let members: Vec<_> = procs.iter().map(|p| p.members.clone()).collect();
+    let Ok(usage) = tokio::task::spawn_blocking(move || {
+        // Remember every member now, so a helper whose parent dies later is still found.
+        for m in &members {
+            m.refresh();
+        }
+        procfs::group_usage(&pgids)
+    })
+    .await
+    else {
         return;
     };
     let at = shared.clock.now();

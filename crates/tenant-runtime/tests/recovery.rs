@@ -179,6 +179,8 @@ async fn a_recorded_pid_now_used_by_another_process_is_never_signalled() {
             started_at: berth_core::Timestamp::from_millis(0),
             start_ticks: Some(ticks + 1),
             state: ProcessState::Running,
+            start_id: "not-a-start-of-this-host".into(),
+            cgroup: None,
         }),
         ..TenantRecord::default()
     };

@@ -12,6 +12,13 @@
 //! - `TENANT_IGNORE_SIGTERM=1`: survive SIGTERM;
 //! - `TENANT_GRANDCHILD=1`: start a grandchild (itself in `sleeper` mode, ignoring SIGTERM)
 //!   in its process group and print `grandchild pid=<pid>`;
+//! - `TENANT_WORKER=none|setpgid|setsid`: start a worker (itself in `worker` mode) that
+//!   leaves the process group (`setpgid`) or the session (`setsid`) if asked, and print
+//!   `worker pid=<pid>`; with `TENANT_WORKER_TERM_MS=n` the worker answers SIGTERM by printing
+//!   `worker stopping`, working `n` ms more, printing `worker done` and exiting 0; without it
+//!   the worker ignores SIGTERM;
+//! - `TENANT_JOIN_PGID=pgid`: try to move itself into process group `pgid` and print
+//!   `join pgid=<pgid> ok` or `join pgid=<pgid> refused`;
 //! - `TENANT_BUSY=1`: burn CPU in a thread;
 //! - a file named `hang` in its directory: accept connections but never answer them.
 //!
@@ -101,14 +108,58 @@ fn after(ms: &str, code: i32) {
     }
 }
 
-fn main() {
-    let cfg = config();
-    let get = |k: &str| cfg.get(k).map(String::as_str);
-    if std::env::args().nth(1).as_deref() == Some("sleeper") {
+fn worker(escape: &str, term_ms: Option<u64>) -> ! {
+    match escape {
+        "setpgid" => {
+            let _ = rustix::process::setpgid(None, None);
+        }
+        "setsid" => {
+            let _ = rustix::process::setsid();
+        }
+        _ => {}
+    }
+    let Some(ms) = term_ms else {
         ignore_sigterm();
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    if let Ok(rt) = rt {
+        rt.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                term.recv().await;
+                say("worker stopping");
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                say("worker done");
+            }
+        });
+    }
+    std::process::exit(0);
+}
+
+fn main() {
+    let cfg = config();
+    let get = |k: &str| cfg.get(k).map(String::as_str);
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("sleeper") => {
+            ignore_sigterm();
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        Some("worker") => {
+            let escape = args.get(2).map(String::as_str).unwrap_or("none");
+            worker(
+                escape,
+                get("TENANT_WORKER_TERM_MS").and_then(|m| m.parse().ok()),
+            );
+        }
+        _ => {}
     }
     if let Some(code) = get("TENANT_EXIT_AT_START").and_then(|c| c.parse().ok()) {
         let _ = writeln!(std::io::stderr(), "exiting at start with {code}");
@@ -123,6 +174,25 @@ fn main() {
                 say(&format!("grandchild pid={}", child.id()));
             }
         }
+    }
+    if let Some(escape) = get("TENANT_WORKER") {
+        if let Ok(exe) = std::env::current_exe() {
+            if let Ok(child) = std::process::Command::new(exe)
+                .arg("worker")
+                .arg(escape)
+                .spawn()
+            {
+                say(&format!("worker pid={}", child.id()));
+            }
+        }
+    }
+    if let Some(pgid) = get("TENANT_JOIN_PGID").and_then(|p| p.parse::<i32>().ok()) {
+        let joined = rustix::process::Pid::from_raw(pgid)
+            .is_some_and(|pgid| rustix::process::setpgid(None, Some(pgid)).is_ok());
+        say(&format!(
+            "join pgid={pgid} {}",
+            if joined { "ok" } else { "refused" }
+        ));
     }
     if get("TENANT_BUSY") == Some("1") {
         std::thread::spawn(|| {

@@ -132,7 +132,11 @@ impl Harness {
                 let _ = t2.send(Ev::M(m.clone()));
             })
             .on_log(move |l| {
-                if let Some(pid) = l.line.strip_prefix("grandchild pid=") {
+                if let Some(pid) = l
+                    .line
+                    .strip_prefix("grandchild pid=")
+                    .or_else(|| l.line.strip_prefix("worker pid="))
+                {
                     if let Ok(pid) = pid.parse() {
                         p2.lock().unwrap().insert(pid);
                     }
