@@ -70,7 +70,7 @@ impl Runtime {
         let records = Records::new(&options.store, &options.records_collection)?;
         let clock = options.store.clock().clone();
         let (activity, _) = watch::channel(0);
-        let (slot_freed, _) = watch::channel(0);
+        let (admission, _) = watch::channel(0);
         let isolation = isolation::detect(options.isolation);
         tracing::debug!(isolation = isolation.name(), "tenant runtime opening");
         let shared = Arc::new(Shared {
@@ -79,7 +79,7 @@ impl Runtime {
             clock,
             state: Mutex::new(State::default()),
             isolation,
-            slot_freed,
+            admission,
             activity,
         });
         adopt::recover(&shared).await?;

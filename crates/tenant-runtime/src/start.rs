@@ -415,6 +415,8 @@ fn mark_running(
         tenant: tenant.clone(),
         last_touched: Instant::now(),
     };
+    // Starts waiting at the cap may evict it now.
+    shared.admission_changed();
     Ok(tenant)
 }
 
@@ -451,7 +453,7 @@ async fn admit<'a>(
     let limit = shared.options.max_concurrent.max(1);
     let waited_from = Instant::now();
     let deadline = waited_from + shared.options.admission_timeout;
-    let mut freed = shared.slot_freed.subscribe();
+    let mut freed = shared.admission.subscribe();
     let mut evicted: Option<Arc<Proc>> = None;
     loop {
         let victim = {

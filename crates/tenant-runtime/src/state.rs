@@ -202,8 +202,9 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     /// How tenants are isolated on this host.
     pub(crate) isolation: Isolation,
-    /// Bumped whenever an admission slot is given back.
-    pub(crate) slot_freed: watch::Sender<u64>,
+    /// Bumped whenever admission may have changed: a slot given back, a tenant became
+    /// running (so it can be evicted).
+    pub(crate) admission: watch::Sender<u64>,
     /// Starts in flight plus processes not yet confirmed gone.
     pub(crate) activity: watch::Sender<usize>,
 }
@@ -280,7 +281,12 @@ impl Shared {
     /// Gives an admission slot back.
     pub(crate) fn release_slot(&self, st: &mut State) {
         st.slots = st.slots.saturating_sub(1);
-        self.slot_freed.send_modify(|n| *n = n.wrapping_add(1));
+        self.admission_changed();
+    }
+
+    /// Wakes starts waiting for admission.
+    pub(crate) fn admission_changed(&self) {
+        self.admission.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Counts a failure against `key` in the same critical section that ends its process or

@@ -229,3 +229,29 @@ pub async fn get(port: u16) -> String {
 pub async fn runtime(options: RuntimeOptions) -> Runtime {
     Runtime::new(options).await.expect("runtime")
 }
+
+/// Live processes whose working directory is `dir` or below it.
+pub fn processes_under(dir: &Path) -> Vec<u32> {
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c.starts_with(&canonical))
+                && alive(*pid)
+        })
+        .collect()
+}
+
+/// Waits (at most 10 s) until `f` holds.
+pub async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while !f() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting until {what}");
+}
