@@ -57,8 +57,14 @@ async fn a_burst_of_50_cold_starts_never_runs_more_than_the_cap_of_8() {
     sampler.join().unwrap();
 
     let peak = peak.load(Ordering::Relaxed);
-    assert!(samples.load(Ordering::Relaxed) > 10, "too few /proc samples");
-    assert!(peak <= 8, "{peak} tenant processes ran at once with a cap of 8");
+    assert!(
+        samples.load(Ordering::Relaxed) > 10,
+        "too few /proc samples"
+    );
+    assert!(
+        peak <= 8,
+        "{peak} tenant processes ran at once with a cap of 8"
+    );
     assert!(peak >= 2, "the sampler never saw the burst ({peak})");
     assert_eq!(ok, 50);
     let transitions = events.transitions();
@@ -113,7 +119,9 @@ async fn a_start_that_finds_no_slot_fails_typed_after_the_admission_timeout() {
     // Once the slot is given back, "other" starts.
     rt.kill("slow").await;
     assert!(slow.await.unwrap().is_err());
-    rt.ensure("other").await.expect("starts once a slot is free");
+    rt.ensure("other")
+        .await
+        .expect("starts once a slot is free");
     rt.dispose().await;
     h.assert_no_leaks();
 }
