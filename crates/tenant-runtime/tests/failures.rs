@@ -264,3 +264,108 @@ async fn a_clean_exit_is_reported_as_such_and_not_counted_as_failure() {
     rt.dispose().await;
     h.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_decay_so_a_daily_crash_is_never_refused() {
+    let (store, clock) = manual_store();
+    let h = Harness::with_store(store);
+    h.tenant("daily", &[("TENANT_CRASH_AFTER_MS", "200")]);
+    let (mut options, mut events) = h.options();
+    // Refused at the 2nd failure in a row; a failure 10 min after the previous one is a
+    // first failure again.
+    options.backoff = BackoffPolicy::new(Duration::from_secs(1), Duration::from_secs(60), 2);
+    options.stable_after = Duration::from_secs(600);
+    let rt = runtime(options).await;
+    for day in 0..3 {
+        rt.ensure("daily").await.expect("starts each day");
+        let attempt = events
+            .wait(|e| match e {
+                Ev::T(Transition::Backoff { attempt, .. }) => Some(*attempt),
+                _ => None,
+            })
+            .await;
+        assert_eq!(attempt, 1, "day {day}: the earlier crash still counted");
+        events.clear();
+        clock.advance(Duration::from_secs(24 * 3600));
+    }
+    rt.dispose().await;
+    h.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backoff_window_holds_for_callers_in_a_tight_loop() {
+    let h = Harness::new();
+    h.tenant("flaky", &[("TENANT_CRASH_AFTER_MS", "50")]);
+    let (mut options, mut events) = h.options();
+    options.backoff = BackoffPolicy::new(Duration::from_millis(300), Duration::from_secs(5), 50);
+    let rt = runtime(options).await;
+    let started = Instant::now();
+    // When each new process was first returned ready.
+    let mut spawned_at: Vec<(u32, Instant)> = Vec::new();
+    while started.elapsed() < Duration::from_millis(1500) {
+        if let Ok(t) = rt.ensure("flaky").await {
+            if spawned_at.last().map(|(pid, _)| *pid) != Some(t.pid) {
+                spawned_at.push((t.pid, Instant::now()));
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    let spawns: Vec<_> = events
+        .transitions()
+        .into_iter()
+        .filter(|t| matches!(t, Transition::Spawn { .. }))
+        .collect();
+    assert!(spawns.len() >= 2, "{spawns:?}");
+    // Every crash opens a window of at least 300 ms (then 600 ms): between two starts there
+    // is the tenant's 50 ms of life plus that window.
+    assert!(spawned_at.len() >= 2, "{spawned_at:?}");
+    for pair in spawned_at.windows(2) {
+        let gap = pair[1].1 - pair[0].1;
+        assert!(
+            gap >= Duration::from_millis(340),
+            "a start {gap:?} after the previous one, inside its back-off window"
+        );
+    }
+    rt.dispose().await;
+    h.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_program_is_a_spawn_error_with_and_without_handover() {
+    let h = Harness::new();
+    h.tenant("plain", &[]);
+    h.tenant("socket", &[]);
+    h.opt_in_handover("socket");
+    let (options, _events) = h.options();
+    let rt = runtime(options.command(["./no-such-program"])).await;
+    for key in ["plain", "socket"] {
+        let err = rt.ensure(key).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+            "{key}: {err:?}"
+        );
+    }
+    assert_eq!(rt.metrics().total_spawns, 0);
+    rt.dispose().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_names_are_validated_and_values_never_shown() {
+    let h = Harness::new();
+    for (name, value) in [("A=B", "x"), ("", "x"), ("NUL\0", "x"), ("OK", "se\0cret")] {
+        let (mut options, _events) = h.options();
+        options.env.insert(name.to_owned(), value.to_owned());
+        let err = berth_tenant_runtime::Runtime::new(options)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidEnv { .. }), "{name:?}: {err:?}");
+        assert!(!err.to_string().contains("cret"), "{err}");
+    }
+    let (mut options, _events) = h.options();
+    options.env_allow.push("BAD=NAME".into());
+    assert!(matches!(
+        berth_tenant_runtime::Runtime::new(options).await,
+        Err(Error::InvalidEnv { .. })
+    ));
+    assert!(berth_tenant_runtime::validate_env_name("GOOD_NAME").is_ok());
+}

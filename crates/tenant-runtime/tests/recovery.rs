@@ -231,3 +231,110 @@ async fn a_recorded_tenant_that_no_longer_answers_is_stopped_not_adopted() {
     second.dispose().await;
     h.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_record_is_quarantined_while_the_others_recover() {
+    let h = Harness::new();
+    h.tenant("live", &[]);
+    let (options, _events) = h.options();
+    let first = runtime(options).await;
+    let live = first.ensure("live").await.unwrap();
+    first.abandon();
+    let raw = h
+        .store
+        .collection::<serde_json::Value>("tenant-runtime")
+        .unwrap();
+    raw.put("bad", &serde_json::json!({"key": "bad", "process": 17}))
+        .await
+        .unwrap();
+
+    let (options, mut events) = h.options();
+    let second = runtime(options).await;
+    let transitions = events.transitions();
+    assert!(
+        transitions
+            .iter()
+            .any(|t| matches!(t, Transition::Quarantined { key, .. } if key == "bad")),
+        "{transitions:?}"
+    );
+    assert_eq!(second.metrics().adopted, 1, "the good record was recovered");
+    assert_eq!(second.ensure("live").await.unwrap().pid, live.pid);
+    assert!(raw.get("bad").await.unwrap().is_none());
+    let kept = h
+        .store
+        .collection::<serde_json::Value>("tenant-runtime-quarantine")
+        .unwrap()
+        .get("bad")
+        .await
+        .unwrap()
+        .expect("the bad record is kept in quarantine");
+    assert_eq!(kept.value["process"], 17);
+    second.dispose().await;
+    h.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_of_a_dead_leaders_group_is_stopped_by_either_recovery() {
+    for recovery in [Recovery::Adopt, Recovery::KillAll] {
+        let h = Harness::new();
+        h.tenant("a", &[("TENANT_GRANDCHILD", "1")]);
+        let (options, mut events) = h.options();
+        let first = runtime(options).await;
+        let a = first.ensure("a").await.unwrap();
+        let grandchild = events
+            .wait(|e| match e {
+                Ev::L(l) => l.line.strip_prefix("grandchild pid=")?.parse::<u32>().ok(),
+                _ => None,
+            })
+            .await;
+        first.abandon();
+        // The leader dies while no host watches; its grandchild (ignoring SIGTERM) lives on.
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(a.pid as i32).unwrap(),
+            rustix::process::Signal::KILL,
+        )
+        .unwrap();
+        common::until("the leader is gone", || !alive(a.pid)).await;
+        assert!(alive(grandchild));
+
+        let (mut options, _events) = h.options();
+        options.recovery = recovery;
+        let second = runtime(options).await;
+        assert!(
+            !alive(grandchild),
+            "{recovery:?}: the dead leader's grandchild survived recovery"
+        );
+        assert!(record(&h, "a").await.unwrap().process.is_none());
+        second.dispose().await;
+        h.assert_no_leaks();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_tenants_are_probed_in_parallel_at_recovery() {
+    let h = Harness::new();
+    let (options, _events) = h.options();
+    let first = runtime(options).await;
+    let mut pids = Vec::new();
+    for i in 0..5 {
+        let key = format!("hung{i}");
+        h.tenant(&key, &[]);
+        pids.push(first.ensure(&key).await.unwrap().pid);
+    }
+    first.abandon();
+    for i in 0..5 {
+        std::fs::write(h.root().join(format!("hung{i}")).join("hang"), "").unwrap();
+    }
+
+    // Each probe gives up after 1 s: one after another would take 5 s.
+    let (mut options, _events) = h.options();
+    options.readiness_timeout = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let second = runtime(options).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(3500), "recovery took {took:?}");
+    assert!(pids.iter().all(|p| !alive(*p)), "a hung tenant survived");
+    assert_eq!(second.metrics().adopted, 0);
+    second.dispose().await;
+    h.assert_no_leaks();
+}
