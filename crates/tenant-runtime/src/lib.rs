@@ -6,21 +6,30 @@
 //! - [`Runtime::ensure`] returns the tenant's port: reusing its running process, joining a
 //!   start in flight (single flight: 200 concurrent callers, one process), or starting one and
 //!   waiting for readiness (HTTP GET by default, pluggable via [`ReadinessCheck`]).
-//! - Each tenant leads its own process group. Stopping is SIGTERM to the group, a grace
-//!   period, then SIGKILL to the group, so grandchildren die too; a key never has two live
-//!   processes (a replacement waits for the old group's confirmed exit).
-//! - Idle tenants are stopped, the least recently used one is evicted at `max_concurrent`,
-//!   failing starts and crashes after readiness back off exponentially up to a failure cap,
-//!   forgotten after a stable period.
+//! - Each tenant runs in a cgroup of its own where the host may create one, and leads its
+//!   own session; every process of a start is also tracked through `/proc` (session, group,
+//!   descendants, the `BERTH_TENANT_START_ID` marker), so helpers that call `setsid` or
+//!   `setpgid` are found. Stopping is SIGTERM to all of them, one grace for all, SIGKILL to
+//!   the rest, and a fixed deadline after which the survivors are reported: it always ends.
+//!   A key never has two live processes (a replacement waits for the old start's exit).
+//! - Admission: a slot is taken before the spawn (at `max_concurrent` the least recently
+//!   used running tenant is evicted, or the start waits, bounded); idle tenants are stopped;
+//!   failing starts and crashes after readiness back off exponentially up to a failure cap;
+//!   failures decay after a stable period.
+//! - Output goes to rotated files the tenant appends to, so tenants outlive their host.
 //! - The port race is closed by handing the tenant a bound listening socket (systemd's
 //!   `LISTEN_FDS` convention, fd 3) when it opts in ([`SocketHandover`]).
 //! - `drain`/`drained`, `dispose` (which waits for starts in flight and leaves no child),
 //!   metrics from `/proc` summed over each process group, log lines, and [`Transition`]s with
 //!   an [`ExitReason`] for every exit.
-//! - Tenant records ([`TenantRecord`]) live in a berth collection, so a restarted host adopts
-//!   live children or stops orphans, and back-off survives restarts.
+//! - Tenant records ([`TenantRecord`]) live in a berth collection and are written before the
+//!   spawn (write-ahead), so a restarted host adopts live children or stops every process of
+//!   an unfinished start, quarantines undecodable records, and back-off survives restarts.
 //!
-//! Linux only (process groups, `/proc`). The crate's `berth-test-tenant` binary is a tiny
+//! Guarantees under faults, and the systemd/Kubernetes settings they map to:
+//! `docs/tenant-runtime.md`.
+//!
+//! Linux only (cgroups, sessions, `/proc`). The crate's `berth-test-tenant` binary is a tiny
 //! tenant for trying it out and for the tests.
 //!
 //! ```no_run
