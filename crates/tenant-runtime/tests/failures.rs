@@ -369,3 +369,37 @@ async fn environment_names_are_validated_and_values_never_shown() {
     ));
     assert!(berth_tenant_runtime::validate_env_name("GOOD_NAME").is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stable_run_clears_failures_however_it_ends() {
+    let (store, clock) = manual_store();
+    let h = Harness::with_store(store);
+    let dir = h.tenant("t", &[("TENANT_EXIT_AT_START", "1")]);
+    let (mut options, _events) = h.options();
+    options.stable_after = Duration::from_secs(600);
+    // No sweeper pass during the test: only the end of the run can clear the failure.
+    options.sweep_interval = Duration::from_secs(3600);
+    let rt = runtime(options).await;
+    assert!(rt.ensure("t").await.is_err());
+    std::fs::write(dir.join("tenant.env"), "").unwrap();
+    clock.advance(Duration::from_secs(2));
+    rt.ensure("t").await.unwrap();
+    let backoff = |h: &Harness| {
+        let records = h
+            .store
+            .collection::<berth_tenant_runtime::TenantRecord>("tenant-runtime")
+            .unwrap();
+        async move { records.get("t").await.unwrap().unwrap().value.backoff }
+    };
+    assert_eq!(backoff(&h).await.map(|b| b.attempt), Some(1));
+    clock.advance(Duration::from_secs(601));
+    // Stopped by an operator (the same holds for an idle stop) after a stable run.
+    rt.kill("t").await;
+    assert_eq!(
+        backoff(&h).await,
+        None,
+        "a stable run did not clear the failures"
+    );
+    rt.dispose().await;
+    h.assert_no_leaks();
+}
