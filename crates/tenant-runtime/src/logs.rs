@@ -32,6 +32,11 @@ pub(crate) fn open(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+/// The current length of an open file (0 if unknown).
+pub(crate) fn len_of(file: &File) -> u64 {
+    file.metadata().map(|m| m.len()).unwrap_or(0)
+}
+
 /// The current length of `path` (0 if missing).
 pub(crate) fn len(path: &Path) -> u64 {
     fs::metadata(path).map(|m| m.len()).unwrap_or(0)

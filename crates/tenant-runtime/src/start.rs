@@ -173,10 +173,17 @@ async fn start(
         key: key.to_owned(),
         start_id: start_id.clone(),
     });
+    // Output files, and where this process's output will begin in them (taken before the
+    // spawn: the tenant may write before the tailers start).
     let files = (|| {
         let out = logs::path(&opts.log_dir, key, LogStream::Stdout);
         let err = logs::path(&opts.log_dir, key, LogStream::Stderr);
-        Ok::<_, std::io::Error>((logs::open(&out)?, logs::open(&err)?, out, err))
+        let (out_file, err_file) = (logs::open(&out)?, logs::open(&err)?);
+        let from = [
+            (out, logs::len_of(&out_file)),
+            (err, logs::len_of(&err_file)),
+        ];
+        Ok::<_, std::io::Error>((out_file, err_file, from))
     })();
 
     // Port choice, the last check for a call-off and the spawn happen under the state lock so
@@ -192,7 +199,7 @@ async fn start(
             } else {
                 port::reserve(opts.bind_addr, &st.ports)
             };
-            let spawned = files.and_then(|(out, err, out_path, err_path)| {
+            let spawned = files.and_then(|(out, err, from)| {
                 let lease = lease?;
                 let port = lease.port();
                 let launch = Launch {
@@ -203,10 +210,10 @@ async fn start(
                     stdout: out,
                     stderr: err,
                 };
-                spawn_tenant(opts, launch, lease).map(|child| (child, port, out_path, err_path))
+                spawn_tenant(opts, launch, lease).map(|child| (child, port, from))
             });
             match spawned {
-                Ok((child, port, out_path, err_path)) => {
+                Ok((child, port, from)) => {
                     let pid = child.id().unwrap_or(0);
                     let (exited, _) = watch::channel(false);
                     let start_ticks = procfs::stat(pid).map(|s| s.start_ticks);
@@ -239,10 +246,11 @@ async fn start(
                         entry.launching = None;
                         entry.totals.spawns += 1;
                     }
-                    for (path, stream) in
-                        [(out_path, LogStream::Stdout), (err_path, LogStream::Stderr)]
-                    {
-                        let offset = logs::len(&path);
+                    let [(out_path, out_from), (err_path, err_from)] = from;
+                    for (path, offset, stream) in [
+                        (out_path, out_from, LogStream::Stdout),
+                        (err_path, err_from, LogStream::Stderr),
+                    ] {
                         let tail = logs::Tail {
                             path,
                             stream,

@@ -149,6 +149,10 @@ impl Harness {
         o.observe_interval = Duration::ZERO;
         o.backoff = BackoffPolicy::new(Duration::from_millis(500), Duration::from_secs(5), 10);
         o.handover = SocketHandover::default();
+        // `BERTH_TEST_TENANT_ISOLATION=session` runs every test without cgroups.
+        if std::env::var("BERTH_TEST_TENANT_ISOLATION").as_deref() == Ok("session") {
+            o.isolation = berth_tenant_runtime::IsolationMode::Session;
+        }
         (
             o,
             Events {
