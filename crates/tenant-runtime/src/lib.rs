@@ -57,6 +57,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod adopt;
 mod backoff;
 mod error;

@@ -1,6 +1,7 @@
 //! Starting a tenant: single flight, admission under the cap, the write-ahead record, spawn,
 //! readiness.
 
+use crate::admission;
 use crate::error::{Error, Result};
 use crate::events::{ExitReason, LogStream, MetricEvent, Transition};
 use crate::isolation;
@@ -66,7 +67,7 @@ pub(crate) async fn join(mut result: StartResult) -> Result<Tenant> {
 }
 
 /// Resolves when the start is called off, with the reason.
-async fn called_off(cancel: &mut watch::Receiver<Option<ExitReason>>) -> ExitReason {
+pub(crate) async fn called_off(cancel: &mut watch::Receiver<Option<ExitReason>>) -> ExitReason {
     let reason = match cancel.wait_for(|r| r.is_some()).await {
         Ok(r) => Some(r.unwrap_or(ExitReason::Killed)),
         Err(_) => None,
@@ -110,7 +111,7 @@ async fn start(
         guard = life.lock_owned() => guard,
         reason = called_off(&mut cancel) => return Err(cancelled(key, reason)),
     };
-    let mut slot = admit(shared, key, &mut cancel).await?;
+    let mut slot = admission::admit(shared, key, &mut cancel).await?;
 
     let cwd = opts.tenant_dir(key);
     if !cwd.is_dir() {
@@ -386,7 +387,7 @@ async fn start(
     }
 }
 
-fn cancelled(key: &str, reason: ExitReason) -> Error {
+pub(crate) fn cancelled(key: &str, reason: ExitReason) -> Error {
     Error::Cancelled {
         key: key.to_owned(),
         reason,
@@ -426,106 +427,4 @@ fn mark_running(
     // Starts waiting at the cap may evict it now.
     shared.admission_changed();
     Ok(tenant)
-}
-
-/// An admission slot taken by a start; given back on drop unless the spawned process took
-/// it over (its supervisor gives it back once every process of the start is gone).
-struct Slot<'a> {
-    shared: &'a Shared,
-    armed: bool,
-}
-
-impl Slot<'_> {
-    fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            let mut st = self.shared.state.lock();
-            self.shared.release_slot(&mut st);
-        }
-    }
-}
-
-/// Takes an admission slot: at once under `max_concurrent`; else evicts the least recently
-/// used running tenant (one per waiting start) and waits for a slot to be given back, at
-/// most `admission_timeout`.
-async fn admit<'a>(
-    shared: &'a Arc<Shared>,
-    key: &str,
-    cancel: &mut watch::Receiver<Option<ExitReason>>,
-) -> Result<Slot<'a>> {
-    let limit = shared.options.max_concurrent.max(1);
-    let waited_from = Instant::now();
-    let deadline = waited_from + shared.options.admission_timeout;
-    let mut freed = shared.admission.subscribe();
-    let mut evicted: Option<Arc<Proc>> = None;
-    loop {
-        let victim = {
-            let mut guard = shared.state.lock();
-            let st = &mut *guard;
-            freed.borrow_and_update();
-            if st.slots < limit {
-                st.slots += 1;
-                return Ok(Slot {
-                    shared,
-                    armed: true,
-                });
-            }
-            let pending = evicted.as_ref().is_some_and(|p| !*p.exited.borrow());
-            if pending {
-                None
-            } else {
-                let lru = st
-                    .keys
-                    .iter()
-                    .filter_map(|(k, e)| match &e.phase {
-                        Phase::Running { last_touched, .. } if k != key => {
-                            Some((*last_touched, k.clone()))
-                        }
-                        _ => None,
-                    })
-                    .min()
-                    .map(|(_, k)| k);
-                match lru
-                    .and_then(|k| st.keys.get_mut(&k))
-                    .map(|e| std::mem::take(&mut e.phase))
-                {
-                    Some(Phase::Running { proc, .. }) => {
-                        proc.stop_reason(ExitReason::LruEvicted);
-                        let (p, grace) = (proc.clone(), shared.options.stop_grace);
-                        shared.spawn_tracked(st, async move {
-                            terminate(&p, grace).await;
-                        });
-                        Some(proc)
-                    }
-                    _ => None,
-                }
-            }
-        };
-        if let Some(victim) = victim {
-            shared.options.sinks.transition(Transition::LruEvict {
-                key: victim.key.clone(),
-                pid: victim.pid,
-            });
-            evicted = Some(victim);
-            continue;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Error::AtCapacity {
-                key: key.to_owned(),
-                limit,
-                waited: now - waited_from,
-            });
-        }
-        tokio::select! {
-            _ = freed.changed() => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-            reason = called_off(cancel) => return Err(cancelled(key, reason)),
-        }
-    }
 }
