@@ -5,7 +5,7 @@
 
 mod common;
 
-use berth_tenant_runtime::{ExitReason, IsolationMode, Transition};
+use berth_tenant_runtime::{ExitReason, Isolation, IsolationMode, Transition};
 use common::{alive, processes_under, runtime, until, Ev, Harness};
 use std::time::{Duration, Instant};
 
