@@ -38,6 +38,7 @@
 
 pub mod batches;
 pub mod checkpoints;
+pub mod contention;
 pub mod leases;
 pub mod limits;
 pub mod packruns;
