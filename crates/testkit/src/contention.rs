@@ -30,7 +30,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// 4 processes × 400 commits over 6 runs, or the counts from the environment.
+    /// 4 processes × 400 commits over 2 runs, or the counts from the environment.
     pub fn from_env() -> Self {
         let read = |name: &str, default: usize| {
             std::env::var(name)
@@ -42,7 +42,7 @@ impl Plan {
         Plan {
             processes: read("BERTH_CONTENTION_PROCESSES", 4),
             commits: read("BERTH_CONTENTION_COMMITS", 400),
-            runs: 6,
+            runs: read("BERTH_CONTENTION_RUNS", 2),
         }
     }
 }
@@ -115,7 +115,9 @@ async fn child(store: &Store, index: usize, plan: Plan) -> std::result::Result<(
     let mut slowest = Duration::ZERO;
     let started = Instant::now();
     for i in 0..plan.commits {
-        let run = run_name((index + i) % plan.runs);
+        // Scattered, and more writers than runs: every commit contends with another's.
+        let spread = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64;
+        let run = run_name((spread.rotate_left(17) % plan.runs as u64) as usize);
         let mut batch = Batch::new();
         batch.put(
             "contention-state",
