@@ -133,6 +133,7 @@ macro_rules! conformance_tests {
             checkpoints::namespaces_nested_and_long,
             checkpoints::current_is_newest_under_reordered_commits,
             checkpoints::current_is_newest_under_concurrent_writers,
+            checkpoints::whole_run_operations_see_writes_that_cut_in,
             checkpoints::survive_reopen,
             packruns::runs_create_get_update,
             packruns::runs_listed_by_updated_and_tenant,

@@ -3,12 +3,14 @@
 //! writes, whole-run delete and copy, pruning, time-to-live, nested namespaces).
 
 mod basics;
+mod interleave;
 mod lookup;
 mod races;
 mod runs;
 mod writes;
 
 pub use basics::{checkpoint_commits_with_state_patch, history_list_and_prune, write_read_clear};
+pub use interleave::whole_run_operations_see_writes_that_cut_in;
 pub use lookup::{get_by_id_and_caller_ids, metadata_filter_and_before_paging};
 pub use races::{
     current_is_newest_under_concurrent_writers, current_is_newest_under_reordered_commits,
