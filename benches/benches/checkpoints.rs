@@ -22,6 +22,8 @@ fn checkpoint(store: &Store, run: &str, i: u64) -> Checkpoint {
         timeout_at: None,
         data: json!({"cursor": {"stage": "pay", "index": i}}),
         entry_id: String::new(),
+        metadata: Default::default(),
+        parent_id: None,
     }
 }
 

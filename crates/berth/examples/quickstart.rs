@@ -107,6 +107,8 @@ async fn main() -> berth::Result<()> {
         timeout_at: None,
         data: json!({"cursor": 2}),
         entry_id: String::new(),
+        metadata: Default::default(),
+        parent_id: None,
     };
     checkpoints.write(&mut stage, &checkpoint)?;
     store.commit(stage).await?;

@@ -35,6 +35,7 @@
 //! assert_eq!(bad.validate().unwrap_err().kind(), ErrorKind::InvalidInput);
 //! ```
 
+mod backoff;
 mod batch;
 mod checkpoint;
 pub mod codec;
@@ -50,8 +51,12 @@ mod records;
 mod store;
 mod time;
 
+pub use backoff::Backoff;
 pub use batch::{Batch, Committed, Op, OpKind, OpRef, Precondition};
-pub use checkpoint::{validate_pipeline_id, Checkpoint, Checkpoints};
+pub use checkpoint::{
+    validate_namespace, validate_pipeline_id, Checkpoint, Checkpoints, ListQuery, PendingWrite,
+    PrunePolicy, MAX_NAMESPACE,
+};
 pub use collection::{Collection, Item, Meta};
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{DeterministicIds, IdGenerator, UuidV7};

@@ -250,7 +250,11 @@ impl Store {
 
     /// Pipeline checkpoints.
     pub fn checkpoints(&self) -> Checkpoints {
-        Checkpoints::new(self.inner.records.clone(), self.inner.options.ids.clone())
+        Checkpoints::new(
+            self.inner.records.clone(),
+            self.inner.options.ids.clone(),
+            self.inner.options.clock.clone(),
+        )
     }
 
     /// Pack runs.

@@ -266,7 +266,7 @@ async fn a_run_killed_before_the_engine_wrote_anything_is_started_by_resume() {
     }
     store.commit(batch).await.unwrap();
     store.checkpoints().clear(id, "e").await.unwrap();
-    store.checkpoints().prune(id, "e", 0).await.unwrap();
+    store.checkpoints().delete_run(id, "e").await.unwrap();
     let found = runner.check_resumable("e", None).await.unwrap();
     assert!(!found.engine_started);
     // The gate is already open; approve it, then resume starts the engine from the top.

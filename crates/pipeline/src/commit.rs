@@ -46,6 +46,8 @@ impl Driver<'_> {
             timeout_at: Some(now.plus(timeout)),
             data: codec::to_json(&data)?,
             entry_id: String::new(),
+            metadata: Default::default(),
+            parent_id: None,
         })
     }
 

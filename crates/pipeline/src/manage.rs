@@ -26,7 +26,11 @@ impl Engine {
     /// The paused runs of this pipeline, newest pause first.
     pub async fn paused_runs(&self) -> Result<Vec<PausedRun>, PipelineError> {
         let inner = &*self.inner;
-        let list = inner.store.checkpoints().list(&inner.pipeline.id).await?;
+        let list = inner
+            .store
+            .checkpoints()
+            .list_current(&inner.pipeline.id)
+            .await?;
         Ok(list
             .into_iter()
             .map(|checkpoint| PausedRun {
@@ -161,7 +165,7 @@ impl Engine {
         inner
             .store
             .checkpoints()
-            .prune(&inner.pipeline.id, run_id, 0)
+            .delete_run(&inner.pipeline.id, run_id)
             .await?;
         Ok(true)
     }

@@ -7,8 +7,8 @@
 //!   stage can never be committed twice and two engines can never both drive one run;
 //! - `pipeline-stage-log:<pipeline>` / `<run>\u{1f}<seq>`: one [`StageLogEntry`] per stage
 //!   commit, written with `Precondition::Absent` in the same batch;
-//! - `checkpoints:<pipeline>` (berth-core's [`Checkpoints`](berth_core::Checkpoints)):
-//!   the paused run's checkpoint, also in the same batch.
+//! - the paused run's checkpoint (berth-core's [`Checkpoints`](berth_core::Checkpoints),
+//!   namespace = the pipeline id), also in the same batch.
 
 use crate::address::ResumeAddress;
 use crate::outcome::Failure;

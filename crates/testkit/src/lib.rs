@@ -38,6 +38,7 @@
 
 pub mod batches;
 pub mod checkpoints;
+pub mod contention;
 pub mod leases;
 pub mod limits;
 pub mod packruns;
@@ -122,6 +123,18 @@ macro_rules! conformance_tests {
             checkpoints::write_read_clear,
             checkpoints::checkpoint_commits_with_state_patch,
             checkpoints::history_list_and_prune,
+            checkpoints::get_by_id_and_caller_ids,
+            checkpoints::metadata_filter_and_before_paging,
+            checkpoints::pending_writes_per_task,
+            checkpoints::delete_run_removes_everything,
+            checkpoints::copy_run_forks_atomically,
+            checkpoints::prune_policy_over_many_runs,
+            checkpoints::ttl_expires_runs,
+            checkpoints::namespaces_nested_and_long,
+            checkpoints::current_is_newest_under_reordered_commits,
+            checkpoints::current_is_newest_under_concurrent_writers,
+            checkpoints::whole_run_operations_see_writes_that_cut_in,
+            checkpoints::survive_reopen,
             packruns::runs_create_get_update,
             packruns::runs_listed_by_updated_and_tenant,
             packruns::log_append_idempotent_and_ordered,

@@ -6,7 +6,9 @@
 //! A statement that matches nothing means someone wrote in between: the attempt is dropped
 //! and the batch staged again, so a precondition is always judged on fresh state. Batches of
 //! more than one op (and fenced ones) run in a transaction; a single op needs none, because
-//! its one guarded statement is atomic by itself.
+//! its one guarded statement is atomic by itself. Attempts that lost a race (or met a
+//! transient transaction error) are retried with capped exponential back-off and jitter
+//! until the operation's deadline, so contending writers spread out instead of giving up.
 
 use super::layout::{encode, meta, record_id, Meta};
 use super::stage::{slots_of, stage, Staged};
@@ -16,15 +18,14 @@ use crate::errors::{
 };
 use crate::schema::Role;
 use crate::shared::{collect_in, Shared};
-use berth_core::{Batch, Committed, Error, OpKind, Precondition, Result, Timestamp};
+use berth_core::{Backoff, Batch, Committed, Error, OpKind, Precondition, Result, Timestamp};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::Error as DriverError;
 use mongodb::ClientSession;
 use std::collections::HashMap;
+use std::time::Instant;
 
-/// Attempts before a batch that keeps meeting concurrent writers gives up (retryably).
-const ATTEMPTS: usize = 10;
 /// Times a commit whose outcome is unknown is sent again.
 const COMMIT_RETRIES: usize = 3;
 /// Payload bytes per write command, well under the 16 MiB command limit.
@@ -88,7 +89,26 @@ pub(crate) async fn commit(shared: &Shared, batch: Batch) -> Result<Committed> {
             _ => None,
         });
     }
-    for _ in 0..ATTEMPTS {
+    let deadline = Instant::now() + shared.op_timeout;
+    let backoff = Backoff::default();
+    let mut retries: u32 = 0;
+    loop {
+        if retries > 0 {
+            match backoff.delay_before(retries - 1, deadline) {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    return Err(Error::backend_msg(
+                        format!(
+                            "mongodb commit met concurrent writers on every one of {retries} \
+                             attempts until its deadline ({:?})",
+                            shared.op_timeout
+                        ),
+                        true,
+                    ))
+                }
+            }
+        }
+        retries += 1;
         let now = shared.clock.now();
         let mut session = shared
             .client
@@ -125,10 +145,6 @@ pub(crate) async fn commit(shared: &Shared, batch: Batch) -> Result<Committed> {
             }
         }
     }
-    Err(Error::backend_msg(
-        format!("mongodb commit gave up after {ATTEMPTS} attempts under concurrent writes"),
-        true,
-    ))
 }
 
 async fn commit_transaction(session: &mut ClientSession) -> std::result::Result<(), DriverError> {

@@ -1,11 +1,16 @@
 //! Checkpoints written in the caller's batch, with history.
 
-use super::{fresh, Backend, T0};
+use crate::{fresh, Backend, T0};
 use berth_core::{Batch, Checkpoint, ErrorKind, Precondition};
 use serde_json::json;
 use std::time::Duration;
 
-fn checkpoint(pipeline: &str, run: &str, stage: &str, at: berth_core::Timestamp) -> Checkpoint {
+pub(crate) fn checkpoint(
+    pipeline: &str,
+    run: &str,
+    stage: &str,
+    at: berth_core::Timestamp,
+) -> Checkpoint {
     Checkpoint {
         pipeline_id: pipeline.into(),
         run_id: run.into(),
@@ -16,6 +21,8 @@ fn checkpoint(pipeline: &str, run: &str, stage: &str, at: berth_core::Timestamp)
         timeout_at: Some(at.plus(Duration::from_secs(3600))),
         data: json!({"cursor": stage}),
         entry_id: String::new(),
+        metadata: Default::default(),
+        parent_id: None,
     }
 }
 
@@ -137,7 +144,7 @@ pub async fn history_list_and_prune(backend: &dyn Backend) {
     );
 
     let listed: Vec<String> = cps
-        .list("p")
+        .list_current("p")
         .await
         .unwrap()
         .into_iter()
@@ -149,7 +156,8 @@ pub async fn history_list_and_prune(backend: &dyn Backend) {
         "current checkpoints, newest pause first"
     );
 
-    assert_eq!(cps.prune("p", "r1", 2).await.unwrap(), 2);
+    let keep2 = berth_core::PrunePolicy::keep_latest(2);
+    assert_eq!(cps.prune_run("p", "r1", &keep2).await.unwrap(), 2);
     let kept: Vec<String> = cps
         .history("p", "r1")
         .await
@@ -158,7 +166,7 @@ pub async fn history_list_and_prune(backend: &dyn Backend) {
         .map(|c| c.paused_at_stage_id)
         .collect();
     assert_eq!(kept, vec!["s4", "s3"]);
-    assert_eq!(cps.prune("p", "r1", 2).await.unwrap(), 0);
+    assert_eq!(cps.prune_run("p", "r1", &keep2).await.unwrap(), 0);
     assert_eq!(
         cps.history("p", "r2").await.unwrap().len(),
         1,
