@@ -35,6 +35,16 @@ pub(crate) fn distinct(shards: &[String]) -> Vec<&str> {
         .collect()
 }
 
+/// The shards of `shards` at the statement indexes `taken`.
+pub(crate) fn picked<'a>(shards: &[&'a str], taken: &HashSet<usize>) -> Vec<&'a str> {
+    shards
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| taken.contains(i))
+        .map(|(_, s)| *s)
+        .collect()
+}
+
 /// Live owner leases (not a session's) of `owner` among `shards`, in the order of `shards`.
 async fn held(shared: &Shared, owner: &str, shards: &[&str]) -> Result<Vec<Lease>> {
     let docs = session_docs::read(shared, doc! {"_id": {"$in": shards}, "owner": owner}).await?;
@@ -171,13 +181,8 @@ pub(crate) async fn acquire(
         })
         .collect();
     let taken = update_leases(shared, statements, "acquire leases").await?;
-    if !taken.is_empty() {
-        let others: Vec<&str> = shards
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| taken.contains(i))
-            .map(|(_, s)| *s)
-            .collect();
+    let others = picked(&shards, &taken);
+    if !others.is_empty() {
         take_over(shared, &Taker::Owner { owner, ttl_ms }, &others).await?;
     }
     held(shared, owner, &shards).await

@@ -2,7 +2,7 @@
 //! `session_docs`), keepalive as one `findAndModify`.
 
 use crate::errors::ctx;
-use crate::leases::{distinct, take_over, update_leases, Taker};
+use crate::leases::{distinct, picked, take_over, update_leases, Taker};
 use crate::schema::Role;
 use crate::session_docs::{self, sid, stored_sid};
 use crate::shared::{collect, Shared};
@@ -159,13 +159,8 @@ async fn acquire(shared: &Shared, s: &Session, shards: &[String]) -> Result<Vec<
         })
         .collect();
     let taken = update_leases(shared, statements, "acquire session leases").await?;
-    if !taken.is_empty() {
-        let others: Vec<&str> = shards
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| taken.contains(i))
-            .map(|(_, s)| *s)
-            .collect();
+    let others = picked(&shards, &taken);
+    if !others.is_empty() {
         let taker = Taker::Session {
             id: s.id,
             owner: &s.owner,

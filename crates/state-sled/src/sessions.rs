@@ -92,6 +92,23 @@ fn shards_of(db: &Database, id: SessionId) -> Result<Vec<(String, berth_core::Le
     Ok(out)
 }
 
+/// Clears those of `shards` that session `id` holds, inside a transaction.
+fn release_in<'a>(
+    leases: &TransactionalTree,
+    id: SessionId,
+    shards: impl Iterator<Item = &'a String>,
+) -> TxResult<()> {
+    for shard in shards {
+        if let Some(mut slot) = crate::leases::slot(leases, shard)? {
+            if slot.session == Some(id) {
+                slot.release();
+                leases.insert(shard.as_bytes(), encode_lease(&slot))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl SessionStore for SledSessions {
     async fn open(&self, owner: &str, ttl: Duration) -> Result<Session> {
@@ -139,15 +156,7 @@ impl SessionStore for SledSessions {
                     if sessions.remove(id.0.as_bytes())?.is_none() {
                         return Err(abort(session_not_found(id)));
                     }
-                    for (shard, _) in &held {
-                        if let Some(mut slot) = crate::leases::slot(leases, shard)? {
-                            if slot.session == Some(id) {
-                                slot.release();
-                                leases.insert(shard.as_bytes(), encode_lease(&slot))?;
-                            }
-                        }
-                    }
-                    Ok(())
+                    release_in(leases, id, held.iter().map(|(shard, _)| shard))
                 })
                 .map_err(from_transaction)
         })
@@ -181,15 +190,7 @@ impl SessionStore for SledSessions {
                 .transaction(|(leases, sessions)| {
                     let row = get(sessions, id)?.ok_or_else(|| abort(session_not_found(id)))?;
                     validate_lease_request(&row.owner, &shards).map_err(abort)?;
-                    for shard in &shards {
-                        if let Some(mut slot) = crate::leases::slot(leases, shard)? {
-                            if slot.session == Some(id) {
-                                slot.release();
-                                leases.insert(shard.as_bytes(), encode_lease(&slot))?;
-                            }
-                        }
-                    }
-                    Ok(())
+                    release_in(leases, id, shards.iter())
                 })
                 .map_err(from_transaction)
         })
