@@ -59,6 +59,12 @@ pub enum Error {
         /// The token the caller presented.
         token: u64,
     },
+    /// The session lapsed: everything it held may have been taken; open a new one.
+    #[error("session {session} expired: its leases may be held by others now; open a new session and acquire again")]
+    SessionExpired {
+        /// The session's id.
+        session: String,
+    },
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -93,6 +99,8 @@ pub enum ErrorKind {
     Conflict,
     /// See [`Error::StaleFence`].
     StaleFence,
+    /// See [`Error::SessionExpired`].
+    SessionExpired,
     /// See [`Error::NotFound`].
     NotFound,
     /// See [`Error::Unsupported`].
@@ -117,6 +125,7 @@ impl Error {
             Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::StaleFence { .. } => ErrorKind::StaleFence,
+            Error::SessionExpired { .. } => ErrorKind::SessionExpired,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Corrupt(_) => ErrorKind::Corrupt,

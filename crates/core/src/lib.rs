@@ -7,6 +7,7 @@
 //!   of puts and deletes guarded by [`Precondition`]s (`Absent`, `Exists`, `Version`, `Fence`).
 //! - [`Collection<T>`] and [`Item<T>`]: the typed layer over it.
 //! - [`LeaseStore`]: the runner registry and shard [`Lease`]s with fencing tokens.
+//! - [`SessionStore`]: owner [`Session`]s kept alive with one write; leases attached to them.
 //! - [`KeyedLocks`]: several keys locked in sorted order, in process.
 //! - [`Checkpoints`]: pipeline checkpoints written in the caller's batch, with history.
 //! - [`packrun`]: runs, logs, artifacts and approvals of task-runner pack runs.
@@ -43,11 +44,13 @@ mod collection;
 mod error;
 mod ids;
 mod lease;
+mod lease_slot;
 pub mod limits;
 mod locks;
 pub mod packrun;
 mod record;
 mod records;
+mod session;
 mod store;
 mod time;
 
@@ -63,8 +66,13 @@ pub use ids::{DeterministicIds, IdGenerator, UuidV7};
 pub use lease::{
     validate_lease_name, validate_lease_request, Lease, LeaseStore, MachineId, RunnerEntry,
 };
+pub use lease_slot::{Claimant, LeaseSlot};
 pub use locks::{KeyedGuard, KeyedLocks};
 pub use record::{prefix_upper_bound, Record, Scan};
 pub use records::RecordStore;
+pub use session::{
+    expiry_after, session_expired, session_not_found, validate_ttl, Session, SessionId,
+    SessionStore,
+};
 pub use store::{Capabilities, Durability, OpenOptions, Store, StoreBuilder};
 pub use time::{Clock, ManualClock, SharedClock, SystemClock, Timestamp};

@@ -10,6 +10,7 @@ use crate::locks::KeyedLocks;
 use crate::packrun::generic::{GenericApprovals, GenericArtifacts, GenericLogs, GenericRuns};
 use crate::packrun::{ApprovalStore, ArtifactStore, LogStore, RunStore};
 use crate::records::RecordStore;
+use crate::session::{NoSessions, SessionStore};
 use crate::time::{SharedClock, SystemClock};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -120,6 +121,7 @@ struct Inner {
     backend: String,
     records: Arc<dyn RecordStore>,
     leases: Arc<dyn LeaseStore>,
+    sessions: Arc<dyn SessionStore>,
     runs: Arc<dyn RunStore>,
     logs: Arc<dyn LogStore>,
     artifacts: Arc<dyn ArtifactStore>,
@@ -143,6 +145,7 @@ pub struct StoreBuilder {
     backend: String,
     records: Arc<dyn RecordStore>,
     leases: Arc<dyn LeaseStore>,
+    sessions: Option<Arc<dyn SessionStore>>,
     pack_runs: Option<PackRunParts>,
     capabilities: Capabilities,
     options: OpenOptions,
@@ -156,6 +159,12 @@ struct PackRunParts {
 }
 
 impl StoreBuilder {
+    /// The backend's sessions (without them, every session call is `Unsupported`).
+    pub fn sessions(mut self, sessions: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
     /// Native pack-run stores instead of the generic ones.
     pub fn pack_runs(
         mut self,
@@ -187,6 +196,7 @@ impl StoreBuilder {
                 backend: self.backend,
                 records: self.records,
                 leases: self.leases,
+                sessions: self.sessions.unwrap_or_else(|| Arc::new(NoSessions)),
                 runs: parts.runs,
                 logs: parts.logs,
                 artifacts: parts.artifacts,
@@ -212,6 +222,7 @@ impl Store {
             backend: backend.into(),
             records,
             leases,
+            sessions: None,
             pack_runs: None,
             capabilities,
             options,
@@ -246,6 +257,11 @@ impl Store {
     /// The runner registry and shard leases.
     pub fn leases(&self) -> &Arc<dyn LeaseStore> {
         &self.inner.leases
+    }
+
+    /// Sessions and the leases attached to them.
+    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.sessions
     }
 
     /// Pipeline checkpoints.

@@ -14,8 +14,8 @@ use berth_runner_storage::{KeeperConfig, Runner, RunnerStorage, ShardEvent, Shar
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+use support::chaos::{signal, wall_micros, Children, Rng};
 use support::{check_beliefs, Belief};
 use tokio::time::Instant;
 
@@ -32,11 +32,6 @@ fn config() -> KeeperConfig {
         .with_refresh_interval(Duration::from_millis(300))
         .with_safety_margin(Duration::from_millis(300))
         .with_retry_backoff(Duration::from_millis(50))
-}
-
-fn wall_micros() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(since.as_micros()).unwrap()
 }
 
 fn address(i: usize) -> String {
@@ -141,97 +136,20 @@ async fn child(spec: &str) {
 
 // ---- parent ---------------------------------------------------------------------------
 
-/// Kills every child when dropped, so a failing test leaves no process behind.
-struct Children {
-    procs: Vec<Option<Child>>,
-    incarnations: Vec<usize>,
-    logs: Vec<PathBuf>,
-    db: PathBuf,
-    dir: PathBuf,
-}
-
-impl Children {
-    fn start(&mut self, i: usize) {
-        self.incarnations[i] += 1;
-        let log = self
-            .dir
-            .join(format!("beliefs-{i}-{}.log", self.incarnations[i]));
-        let spec = format!("{}|{}|{}", self.db.display(), address(i), log.display());
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, spec)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.logs.push(log);
-        self.procs[i] = Some(child);
-    }
-
-    fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.procs[i].take() {
-            signal(&c, "-CONT");
-            c.kill().ok();
-            c.wait().ok();
-        }
-    }
-
-    fn pid(&self, i: usize) -> Option<&Child> {
-        self.procs[i].as_ref()
-    }
-}
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for i in 0..self.procs.len() {
-            self.kill(i);
-        }
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-}
-
-/// xorshift64*: reproducible chaos from a printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.below(hi - lo))
-    }
-}
-
 async fn parent() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.db");
     let store = open(&db).await;
     let raw = store.leases().clone();
-    let seed = std::env::var("BERTH_RS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| wall_micros() as u64 | 1);
-    println!("multi-process chaos seed {seed} (rerun with BERTH_RS_SEED={seed})");
-    let mut rng = Rng(seed);
-    let mut children = Children {
-        procs: (0..PROCESSES).map(|_| None).collect(),
-        incarnations: vec![0; PROCESSES],
-        logs: Vec::new(),
-        db: db.clone(),
-        dir: dir.path().to_owned(),
+    let mut rng = Rng::seeded("BERTH_RS_SEED");
+    let mut children = Children::new(TEST_NAME, CHILD_ENV, PROCESSES, dir.path().to_owned());
+    let start = |children: &mut Children, i: usize| {
+        children.start(i, |_, log| {
+            format!("{}|{}|{}", db.display(), address(i), log.display())
+        })
     };
     for i in 0..PROCESSES {
-        children.start(i);
+        start(&mut children, i);
     }
     let mut actions: BTreeMap<&str, usize> = BTreeMap::new();
     let started = std::time::Instant::now();
@@ -255,7 +173,7 @@ async fn parent() {
                     raw.unregister(&address(i)).await.unwrap();
                     tokio::time::sleep(rng.millis(0, 2000)).await;
                 }
-                children.start(i);
+                start(&mut children, i);
                 "kill -9 and restart"
             }
             4..=6 => {

@@ -1,8 +1,8 @@
-use crate::state::{LeaseSlot, State};
+use crate::state::State;
 use async_trait::async_trait;
 use berth_core::{
-    validate_lease_name, validate_lease_request, Error, Lease, LeaseStore, MachineId, Result,
-    RunnerEntry, SharedClock,
+    expiry_after, validate_lease_name, validate_lease_request, Claimant, Error, Lease, LeaseSlot,
+    LeaseStore, MachineId, Result, RunnerEntry, SharedClock, Timestamp,
 };
 use parking_lot::Mutex;
 use std::collections::HashSet;
@@ -19,15 +19,6 @@ impl MemoryLeases {
     pub(crate) fn new(state: Arc<Mutex<State>>, clock: SharedClock) -> Self {
         MemoryLeases { state, clock }
     }
-}
-
-fn lease(shard: &str, slot: &LeaseSlot) -> Option<Lease> {
-    slot.owner.as_ref().map(|owner| Lease {
-        shard: shard.to_owned(),
-        owner: owner.clone(),
-        token: slot.token,
-        expires_at: slot.expires_at,
-    })
 }
 
 #[async_trait]
@@ -76,32 +67,21 @@ impl LeaseStore for MemoryLeases {
         validate_lease_request(owner, shards)?;
         tracing::debug!(owner, shards = shards.len(), "memory acquire");
         let now = self.clock.now();
-        let expires_at = now.plus(ttl);
+        let claimant = Claimant::Owner {
+            owner,
+            expires_at: expiry_after(now, ttl)?,
+        };
         let mut state = self.state.lock();
-        let mut out = Vec::new();
-        let mut seen = HashSet::with_capacity(shards.len());
-        for shard in shards {
-            if !seen.insert(shard.as_str()) {
-                continue;
-            }
-            let slot = state.leases.entry(shard.clone()).or_default();
-            if slot.held_by(owner, now) {
-                slot.expires_at = expires_at;
-            } else if !slot.is_live(now) {
-                slot.owner = Some(owner.to_owned());
-                slot.token += 1;
-                slot.expires_at = expires_at;
-            } else {
-                continue;
-            }
-            out.extend(lease(shard, slot));
-        }
-        Ok(out)
+        grant(&mut state, &claimant, shards, now)
     }
 
     async fn refresh(&self, owner: &str, shards: &[String], ttl: Duration) -> Result<Vec<Lease>> {
         validate_lease_request(owner, shards)?;
         let now = self.clock.now();
+        let claimant = Claimant::Owner {
+            owner,
+            expires_at: expiry_after(now, ttl)?,
+        };
         let mut state = self.state.lock();
         let mut out = Vec::new();
         let mut seen = HashSet::with_capacity(shards.len());
@@ -110,9 +90,9 @@ impl LeaseStore for MemoryLeases {
                 continue;
             }
             if let Some(slot) = state.leases.get_mut(shard) {
-                if slot.held_by(owner, now) {
-                    slot.expires_at = now.plus(ttl);
-                    out.extend(lease(shard, slot));
+                if slot.is_held_by(&claimant) && slot.is_live(now, None) {
+                    slot.acquire(&claimant, now, None)?;
+                    out.extend(slot.lease(shard, now, None));
                 }
             }
         }
@@ -123,8 +103,8 @@ impl LeaseStore for MemoryLeases {
         validate_lease_name("runner address", owner)?;
         validate_lease_name("shard id", shard)?;
         if let Some(slot) = self.state.lock().leases.get_mut(shard) {
-            if slot.owner.as_deref() == Some(owner) {
-                slot.owner = None;
+            if owns(slot, owner) {
+                slot.release();
             }
         }
         Ok(())
@@ -133,8 +113,8 @@ impl LeaseStore for MemoryLeases {
     async fn release_all(&self, owner: &str) -> Result<()> {
         validate_lease_name("runner address", owner)?;
         for slot in self.state.lock().leases.values_mut() {
-            if slot.owner.as_deref() == Some(owner) {
-                slot.owner = None;
+            if owns(slot, owner) {
+                slot.release();
             }
         }
         Ok(())
@@ -143,12 +123,7 @@ impl LeaseStore for MemoryLeases {
     async fn lease(&self, shard: &str) -> Result<Option<Lease>> {
         validate_lease_name("shard id", shard)?;
         let now = self.clock.now();
-        let state = self.state.lock();
-        Ok(state
-            .leases
-            .get(shard)
-            .filter(|s| s.is_live(now))
-            .and_then(|s| lease(shard, s)))
+        Ok(self.state.lock().live_lease(shard, now))
     }
 
     async fn held_by(&self, owner: &str) -> Result<Vec<Lease>> {
@@ -158,8 +133,41 @@ impl LeaseStore for MemoryLeases {
         Ok(state
             .leases
             .iter()
-            .filter(|(_, s)| s.held_by(owner, now))
-            .filter_map(|(k, s)| lease(k, s))
+            .filter(|(_, s)| s.owner.as_deref() == Some(owner))
+            .filter_map(|(k, s)| s.lease(k, now, state.session_expiry(s)))
             .collect())
     }
+}
+
+/// Whether `slot` is `owner`'s own lease (not one of a session).
+fn owns(slot: &LeaseSlot, owner: &str) -> bool {
+    slot.owner.as_deref() == Some(owner) && slot.session.is_none()
+}
+
+/// Applies an acquire of `shards` by `claimant`; returns the leases it now holds, in request
+/// order, each shard once.
+pub(crate) fn grant(
+    state: &mut State,
+    claimant: &Claimant<'_>,
+    shards: &[String],
+    now: Timestamp,
+) -> Result<Vec<Lease>> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::with_capacity(shards.len());
+    for shard in shards {
+        if !seen.insert(shard.as_str()) {
+            continue;
+        }
+        let mut slot = state.leases.get(shard).cloned().unwrap_or_default();
+        let session_expiry = state.session_expiry(&slot);
+        if slot.acquire(claimant, now, session_expiry)? {
+            let session_expiry = match claimant {
+                Claimant::Session { expires_at, .. } => Some(*expires_at),
+                Claimant::Owner { .. } => None,
+            };
+            out.extend(slot.lease(shard, now, session_expiry));
+            state.leases.insert(shard.clone(), slot);
+        }
+    }
+    Ok(out)
 }

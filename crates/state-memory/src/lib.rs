@@ -16,10 +16,12 @@
 
 mod leases;
 mod records;
+mod sessions;
 mod state;
 
 pub use leases::MemoryLeases;
 pub use records::MemoryRecords;
+pub use sessions::MemorySessions;
 
 use berth_core::{Capabilities, OpenOptions, Store};
 use parking_lot::Mutex;
@@ -33,6 +35,13 @@ pub const CAPABILITIES: Capabilities = Capabilities::new(false, true, false, fal
 pub fn open(options: OpenOptions) -> Store {
     let state = Arc::new(Mutex::new(State::default()));
     let records = Arc::new(MemoryRecords::new(state.clone(), options.clock.clone()));
-    let leases = Arc::new(MemoryLeases::new(state, options.clock.clone()));
-    Store::builder("memory", records, leases, CAPABILITIES, options).build()
+    let leases = Arc::new(MemoryLeases::new(state.clone(), options.clock.clone()));
+    let sessions = Arc::new(MemorySessions::new(
+        state,
+        options.clock.clone(),
+        options.ids.clone(),
+    ));
+    Store::builder("memory", records, leases, CAPABILITIES, options)
+        .sessions(sessions)
+        .build()
 }

@@ -229,7 +229,7 @@ fn check(
             let held = state
                 .leases
                 .get(shard)
-                .is_some_and(|l| l.token == *token && l.is_live(now));
+                .is_some_and(|l| l.fence_holds(*token, now, state.session_expiry(l)));
             if held {
                 Ok(())
             } else {

@@ -1,6 +1,7 @@
-use berth_core::{MachineId, RunnerEntry, Timestamp};
+use berth_core::{LeaseSlot, MachineId, RunnerEntry, SessionId, Timestamp};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// One stored record.
 #[derive(Debug, Clone)]
@@ -11,22 +12,12 @@ pub(crate) struct Stored {
     pub updated_at: Timestamp,
 }
 
-/// A shard's lease; kept after release so its token never goes back.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LeaseSlot {
-    pub owner: Option<String>,
-    pub token: u64,
+/// A session as the memory backend keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionRow {
+    pub owner: String,
+    pub ttl: Duration,
     pub expires_at: Timestamp,
-}
-
-impl LeaseSlot {
-    pub fn held_by(&self, owner: &str, now: Timestamp) -> bool {
-        self.owner.as_deref() == Some(owner) && self.expires_at > now
-    }
-
-    pub fn is_live(&self, now: Timestamp) -> bool {
-        self.owner.is_some() && self.expires_at > now
-    }
 }
 
 /// Everything the memory backend holds, behind one lock.
@@ -34,11 +25,25 @@ impl LeaseSlot {
 pub(crate) struct State {
     pub collections: BTreeMap<String, BTreeMap<String, Stored>>,
     pub leases: BTreeMap<String, LeaseSlot>,
+    pub sessions: BTreeMap<SessionId, SessionRow>,
     pub runners: BTreeMap<String, RunnerEntry>,
     pub last_machine_id: i64,
 }
 
 impl State {
+    /// Expiry of `slot`'s session, if it has one that still exists.
+    pub fn session_expiry(&self, slot: &LeaseSlot) -> Option<Timestamp> {
+        slot.session
+            .and_then(|id| self.sessions.get(&id))
+            .map(|s| s.expires_at)
+    }
+
+    /// The lease of `shard` if it is live at `now`.
+    pub fn live_lease(&self, shard: &str, now: Timestamp) -> Option<berth_core::Lease> {
+        let slot = self.leases.get(shard)?;
+        slot.lease(shard, now, self.session_expiry(slot))
+    }
+
     pub fn next_machine_id(&mut self) -> MachineId {
         self.last_machine_id += 1;
         MachineId(self.last_machine_id)

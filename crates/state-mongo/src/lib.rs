@@ -46,6 +46,8 @@ mod records;
 mod runners;
 pub mod schema;
 mod server;
+mod session_docs;
+mod sessions;
 mod shared;
 
 pub use config::{LeaseClock, MongoConfig, Transactions, DEFAULT_DATABASE};
@@ -53,6 +55,7 @@ pub use lease_store::MongoLeases;
 pub use packrun::{MongoApprovals, MongoArtifacts, MongoLogs, MongoRuns};
 pub use records::MongoRecords;
 pub use server::ServerInfo;
+pub use sessions::MongoSessions;
 
 use crate::errors::ctx;
 use berth_core::{Capabilities, Durability, Error, OpenOptions, Result, Store};
@@ -125,8 +128,10 @@ async fn open_inner(config: MongoConfig, options: OpenOptions) -> Result<Store> 
     };
     let records = Arc::new(MongoRecords::new(shared.clone()));
     let leases = Arc::new(MongoLeases::new(shared.clone()));
+    let sessions = Arc::new(MongoSessions::new(shared.clone(), options.ids.clone()));
     Ok(
         Store::builder("mongo", records, leases, capabilities(server), options)
+            .sessions(sessions)
             .pack_runs(
                 Arc::new(MongoRuns::new(shared.clone())),
                 Arc::new(MongoLogs::new(shared.clone())),

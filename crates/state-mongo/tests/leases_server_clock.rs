@@ -153,3 +153,51 @@ async fn a_lease_lapses_by_the_server_clock() {
         .remove(0);
     assert!(third.token > second.token);
 }
+
+#[tokio::test]
+async fn sessions_live_and_lapse_by_the_server_clock() {
+    let db = TestDb::new("skew-sessions");
+    let (a, b) = two_clients(&db).await;
+    let shards: Vec<String> = vec!["g:1".into(), "g:2".into()];
+    let ttl = Duration::from_millis(1_500);
+    let sa = a.sessions().open(A, ttl).await.unwrap();
+    let held = a.sessions().acquire(sa.id, &shards).await.unwrap();
+    assert_eq!(held.len(), 2);
+    // B's clock is 20 minutes ahead, yet the server says A's session lives.
+    let sb = b.sessions().open(B, Duration::from_secs(60)).await.unwrap();
+    assert!(b
+        .sessions()
+        .acquire(sb.id, &shards)
+        .await
+        .unwrap()
+        .is_empty());
+    let kept = a.sessions().keepalive(sa.id).await.unwrap();
+    assert!(kept.expires_at >= sa.expires_at);
+    // Await the lapse as the server judges it (bounded), then B takes both with new tokens.
+    let start = Instant::now();
+    let taken = loop {
+        let got = b.sessions().acquire(sb.id, &shards).await.unwrap();
+        if got.len() == 2 {
+            break got;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "A's session never lapsed"
+        );
+        tokio::task::yield_now().await;
+    };
+    assert!(taken.iter().zip(&held).all(|(n, o)| n.token > o.token));
+    assert_eq!(
+        a.sessions().keepalive(sa.id).await.unwrap_err().kind(),
+        ErrorKind::SessionExpired
+    );
+    let mut batch = Batch::new();
+    batch.put("c", "k", json!(1)).when(Precondition::Fence {
+        shard: "g:1".into(),
+        token: held[0].token,
+    });
+    assert_eq!(
+        a.commit(batch).await.unwrap_err().kind(),
+        ErrorKind::StaleFence
+    );
+}

@@ -1,15 +1,13 @@
-//! A batch as one sled transaction over the records and leases trees.
+//! A batch as one sled transaction over the records, leases and sessions trees.
 //!
 //! Ops are applied in order inside the transaction, whose reads see its own earlier writes,
 //! so each precondition is judged against the state the ops before it left. A failed
 //! precondition aborts the transaction: nothing of the batch reaches the trees.
 
 use crate::encoding::{decode_lease, decode_record_header, encode_record, record_key};
+use crate::leases::{session_expiry, TxResult};
 use berth_core::{Batch, Error, OpKind, Precondition, Timestamp};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-
-/// What a transaction body returns: an abort carries berth's own error.
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 
 /// Applies `batch` (already validated) with `now` as the time of its puts.
 ///
@@ -17,6 +15,7 @@ type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 pub(crate) fn apply(
     records: &TransactionalTree,
     leases: &TransactionalTree,
+    sessions: &TransactionalTree,
     batch: &Batch,
     jsons: &[Option<Vec<u8>>],
     now: Timestamp,
@@ -35,7 +34,7 @@ pub(crate) fn apply(
                 &op.key,
                 pre,
                 current.map(|c| c.0),
-                leases,
+                &Slots { leases, sessions },
                 now,
             )?;
         }
@@ -60,6 +59,12 @@ pub(crate) fn apply(
     Ok(versions)
 }
 
+/// The trees a fence is judged by.
+struct Slots<'a> {
+    leases: &'a TransactionalTree,
+    sessions: &'a TransactionalTree,
+}
+
 /// Checks one precondition; `current` is the version of the key as the batch sees it.
 fn check(
     op: usize,
@@ -67,7 +72,7 @@ fn check(
     key: &str,
     pre: &Precondition,
     current: Option<u64>,
-    leases: &TransactionalTree,
+    slots: &Slots<'_>,
     now: Timestamp,
 ) -> TxResult<()> {
     let fail = |reason: String| Err(abort(Error::conflict(op, collection, key, reason)));
@@ -86,10 +91,11 @@ fn check(
             None => fail(format!("expected version {want}, found nothing")),
         },
         Precondition::Fence { shard, token } => {
-            let held = match leases.get(shard.as_bytes())? {
+            let held = match slots.leases.get(shard.as_bytes())? {
                 Some(bytes) => {
                     let slot = decode_lease(&bytes).map_err(abort)?;
-                    slot.token == *token && slot.is_live(now)
+                    let expiry = session_expiry(slots.sessions, &slot)?;
+                    slot.fence_holds(*token, now, expiry)
                 }
                 None => false,
             };

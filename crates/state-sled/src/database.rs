@@ -8,6 +8,8 @@ use std::fs::File;
 pub(crate) const RECORDS: &str = "berth.records";
 /// Tree of shard leases, keyed by shard id.
 pub(crate) const LEASES: &str = "berth.leases";
+/// Tree of sessions, keyed by the session id's 16 bytes.
+pub(crate) const SESSIONS: &str = "berth.sessions";
 /// Tree of registered runners, keyed by address.
 pub(crate) const RUNNERS: &str = "berth.runners";
 /// Tree of format marker and counters.
@@ -24,6 +26,7 @@ pub(crate) struct Database {
     pub db: sled::Db,
     pub records: sled::Tree,
     pub leases: sled::Tree,
+    pub sessions: sled::Tree,
     pub runners: sled::Tree,
     pub meta: sled::Tree,
     /// A second descriptor on sled's data file, used only to `fsync` it.
@@ -37,6 +40,7 @@ impl Database {
         Ok(Database {
             records: tree(RECORDS)?,
             leases: tree(LEASES)?,
+            sessions: tree(SESSIONS)?,
             runners: tree(RUNNERS)?,
             meta: tree(META)?,
             db,

@@ -3,12 +3,19 @@
 //! Every value starts with a one-byte format tag so a later layout can be told apart; integers
 //! are big-endian. Anything that does not decode is [`Error::Corrupt`], never a panic.
 
-use berth_core::{Error, Lease, MachineId, Record, Result, RunnerEntry, Timestamp};
+use berth_core::{Error, LeaseSlot, MachineId, Record, Result, RunnerEntry, SessionId, Timestamp};
+use uuid::Uuid;
 
 /// Format tag of record values.
 const RECORD_V1: u8 = 1;
-/// Format tag of lease values.
+/// Format tag of lease values written before sessions.
 const LEASE_V1: u8 = 1;
+/// Format tag of lease values.
+const LEASE_V2: u8 = 2;
+/// Format tag of session values.
+const SESSION_V1: u8 = 1;
+/// Session header: tag, ttl, expires_at, then the owner's bytes.
+const SESSION_HEADER: usize = 1 + 8 + 8;
 /// Format tag of runner values.
 const RUNNER_V1: u8 = 1;
 /// Record header: tag, version, created_at, updated_at.
@@ -101,62 +108,86 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<StoredRecord> {
     })
 }
 
-/// A shard's lease slot; kept after release so its token never goes back.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct LeaseSlot {
-    pub owner: Option<String>,
-    pub token: u64,
-    pub expires_at: Timestamp,
-}
-
-impl LeaseSlot {
-    /// Held by `owner` and unexpired at `now`.
-    pub fn held_by(&self, owner: &str, now: Timestamp) -> bool {
-        self.owner.as_deref() == Some(owner) && self.expires_at > now
-    }
-
-    /// Held by anyone and unexpired at `now`.
-    pub fn is_live(&self, now: Timestamp) -> bool {
-        self.owner.is_some() && self.expires_at > now
-    }
-
-    /// The public lease, if someone holds the slot (expired or not).
-    pub fn lease(&self, shard: &str) -> Option<Lease> {
-        self.owner.as_ref().map(|owner| Lease {
-            shard: shard.to_owned(),
-            owner: owner.clone(),
-            token: self.token,
-            expires_at: self.expires_at,
-        })
-    }
-}
-
-/// Encodes a lease slot.
+/// Encodes a lease slot: tag 2, token, expires_at, owner flag, session flag, the session's
+/// 16 bytes if any, then the owner's bytes.
 pub(crate) fn encode_lease(slot: &LeaseSlot) -> Vec<u8> {
     let owner = slot.owner.as_deref().unwrap_or("");
-    let mut out = Vec::with_capacity(LEASE_HEADER + owner.len());
-    out.push(LEASE_V1);
+    let mut out = Vec::with_capacity(LEASE_HEADER + 1 + 16 + owner.len());
+    out.push(LEASE_V2);
     out.extend_from_slice(&slot.token.to_be_bytes());
     out.extend_from_slice(&slot.expires_at.millis().to_be_bytes());
     out.push(u8::from(slot.owner.is_some()));
+    out.push(u8::from(slot.session.is_some()));
+    if let Some(session) = slot.session {
+        out.extend_from_slice(session.0.as_bytes());
+    }
     out.extend_from_slice(owner.as_bytes());
     out
 }
 
-/// Decodes a lease slot.
+/// Decodes a lease slot (tag 1, written before sessions, has no session).
 pub(crate) fn decode_lease(bytes: &[u8]) -> Result<LeaseSlot> {
-    if bytes.len() < LEASE_HEADER || bytes[0] != LEASE_V1 {
-        return Err(Error::Corrupt("lease value has an unknown layout".into()));
+    let bad = || Error::Corrupt("lease value has an unknown layout".into());
+    if bytes.len() < LEASE_HEADER || !matches!(bytes[0], LEASE_V1 | LEASE_V2) {
+        return Err(bad());
     }
+    let (session, rest) = if bytes[0] == LEASE_V1 {
+        (None, &bytes[LEASE_HEADER..])
+    } else {
+        match bytes.get(LEASE_HEADER) {
+            Some(0) => (None, &bytes[LEASE_HEADER + 1..]),
+            Some(1) => {
+                let id = bytes
+                    .get(LEASE_HEADER + 1..LEASE_HEADER + 17)
+                    .ok_or_else(bad)?;
+                (
+                    Some(SessionId(Uuid::from_bytes(array(id)?))),
+                    &bytes[LEASE_HEADER + 17..],
+                )
+            }
+            _ => return Err(bad()),
+        }
+    };
     let owner = match bytes[17] {
         0 => None,
-        1 => Some(text(&bytes[LEASE_HEADER..], "lease owner")?),
+        1 => Some(text(rest, "lease owner")?),
         _ => return Err(Error::Corrupt("lease owner flag is invalid".into())),
     };
     Ok(LeaseSlot {
         owner,
+        session,
         token: u64::from_be_bytes(array(&bytes[1..9])?),
         expires_at: Timestamp::from_millis(i64::from_be_bytes(array(&bytes[9..17])?)),
+    })
+}
+
+/// A session as sled keeps it (the id is the tree key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionRow {
+    pub owner: String,
+    pub ttl_ms: i64,
+    pub expires_at: Timestamp,
+}
+
+/// Encodes a session: tag, ttl in ms, expires_at, then the owner's bytes.
+pub(crate) fn encode_session(row: &SessionRow) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SESSION_HEADER + row.owner.len());
+    out.push(SESSION_V1);
+    out.extend_from_slice(&row.ttl_ms.to_be_bytes());
+    out.extend_from_slice(&row.expires_at.millis().to_be_bytes());
+    out.extend_from_slice(row.owner.as_bytes());
+    out
+}
+
+/// Decodes a session.
+pub(crate) fn decode_session(bytes: &[u8]) -> Result<SessionRow> {
+    if bytes.len() < SESSION_HEADER || bytes[0] != SESSION_V1 {
+        return Err(Error::Corrupt("session value has an unknown layout".into()));
+    }
+    Ok(SessionRow {
+        ttl_ms: i64::from_be_bytes(array(&bytes[1..9])?),
+        expires_at: Timestamp::from_millis(i64::from_be_bytes(array(&bytes[9..17])?)),
+        owner: text(&bytes[SESSION_HEADER..], "session owner")?,
     })
 }
 
@@ -207,10 +238,10 @@ fn text(bytes: &[u8], what: &str) -> Result<String> {
     String::from_utf8(bytes.to_vec()).map_err(|_| Error::Corrupt(format!("{what} is not UTF-8")))
 }
 
-fn array(bytes: &[u8]) -> Result<[u8; 8]> {
+fn array<const N: usize>(bytes: &[u8]) -> Result<[u8; N]> {
     bytes
         .try_into()
-        .map_err(|_| Error::Corrupt("stored integer has the wrong width".into()))
+        .map_err(|_| Error::Corrupt("stored value has the wrong width".into()))
 }
 
 #[cfg(test)]
@@ -249,13 +280,34 @@ mod tests {
             LeaseSlot::default(),
             LeaseSlot {
                 owner: Some("h:1".into()),
+                session: None,
                 token: 9,
                 expires_at: Timestamp(5),
+            },
+            LeaseSlot {
+                owner: Some("h:2".into()),
+                session: Some(SessionId(Uuid::from_u128(77))),
+                token: 10,
+                expires_at: Timestamp(6),
             },
         ] {
             assert_eq!(decode_lease(&encode_lease(&slot)).unwrap(), slot);
         }
         assert!(decode_lease(&[1, 2, 3]).is_err());
+        // A slot written before sessions still reads.
+        let mut v1 = vec![1];
+        v1.extend_from_slice(&9u64.to_be_bytes());
+        v1.extend_from_slice(&5i64.to_be_bytes());
+        v1.push(1);
+        v1.extend_from_slice(b"h:1");
+        assert_eq!(decode_lease(&v1).unwrap().owner.as_deref(), Some("h:1"));
+        let row = SessionRow {
+            owner: "h:1".into(),
+            ttl_ms: 35_000,
+            expires_at: Timestamp(9),
+        };
+        assert_eq!(decode_session(&encode_session(&row)).unwrap(), row);
+        assert!(decode_session(&[1, 2]).is_err());
     }
 
     #[test]

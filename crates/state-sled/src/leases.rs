@@ -7,16 +7,19 @@
 use crate::blocking::{run, Cost, INLINE_KEYS};
 use crate::commit::abort;
 use crate::database::Database;
-use crate::encoding::{decode_lease, encode_lease, shard_name, LeaseSlot};
+use crate::encoding::{decode_lease, decode_session, encode_lease, shard_name};
 use crate::errors::{from_sled, from_transaction};
 use crate::registry::Shared;
 use crate::runners;
 use async_trait::async_trait;
 use berth_core::{
-    validate_lease_name, validate_lease_request, Durability, Error, Lease, LeaseStore, MachineId,
-    Result, RunnerEntry, SharedClock, Timestamp,
+    expiry_after, validate_lease_name, validate_lease_request, Claimant, Durability, Error, Lease,
+    LeaseSlot, LeaseStore, MachineId, Result, RunnerEntry, SharedClock, Timestamp,
 };
-use sled::transaction::TransactionalTree;
+use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
+
+/// What a transaction body returns: an abort carries berth's own error.
+pub(crate) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,14 +67,65 @@ impl SledLeases {
     }
 }
 
-fn slot(
-    tx: &TransactionalTree,
-    shard: &str,
-) -> Result<Option<LeaseSlot>, sled::transaction::ConflictableTransactionError<Error>> {
+/// Reads a slot inside a transaction.
+pub(crate) fn slot(tx: &TransactionalTree, shard: &str) -> TxResult<Option<LeaseSlot>> {
     match tx.get(shard.as_bytes())? {
         Some(bytes) => Ok(Some(decode_lease(&bytes).map_err(abort)?)),
         None => Ok(None),
     }
+}
+
+/// The expiry of `slot`'s session, if it has one that still exists (inside a transaction).
+pub(crate) fn session_expiry(
+    sessions: &TransactionalTree,
+    slot: &LeaseSlot,
+) -> TxResult<Option<Timestamp>> {
+    let Some(id) = slot.session else {
+        return Ok(None);
+    };
+    match sessions.get(id.0.as_bytes())? {
+        Some(bytes) => Ok(Some(decode_session(&bytes).map_err(abort)?.expires_at)),
+        None => Ok(None),
+    }
+}
+
+/// The expiry of `slot`'s session, outside a transaction.
+fn session_expiry_now(db: &Database, slot: &LeaseSlot) -> Result<Option<Timestamp>> {
+    let Some(id) = slot.session else {
+        return Ok(None);
+    };
+    match db.sessions.get(id.0.as_bytes()).map_err(from_sled)? {
+        Some(bytes) => Ok(Some(decode_session(&bytes)?.expires_at)),
+        None => Ok(None),
+    }
+}
+
+/// Applies an acquire of `shards` by `claimant` inside a transaction over the leases and
+/// sessions trees; returns the leases it now holds, in request order, each shard once.
+pub(crate) fn grant(
+    leases: &TransactionalTree,
+    sessions: &TransactionalTree,
+    claimant: &Claimant<'_>,
+    shards: &[String],
+    now: Timestamp,
+) -> TxResult<Vec<Lease>> {
+    let mine = match claimant {
+        Claimant::Session { expires_at, .. } => Some(*expires_at),
+        Claimant::Owner { .. } => None,
+    };
+    let mut out: Vec<Lease> = Vec::new();
+    for shard in shards {
+        if out.iter().any(|o| &o.shard == shard) {
+            continue;
+        }
+        let mut s = slot(leases, shard)?.unwrap_or_default();
+        let expiry = session_expiry(sessions, &s)?;
+        if s.acquire(claimant, now, expiry).map_err(abort)? {
+            leases.insert(shard.as_bytes(), encode_lease(&s))?;
+            out.extend(s.lease(shard, now, mine));
+        }
+    }
+    Ok(out)
 }
 
 /// Grants or extends `shards` for `owner` in one transaction; returns those now held.
@@ -82,35 +136,13 @@ fn acquire(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<Vec<Lease>> {
-    db.leases
-        .transaction(|tx| {
-            let mut out: Vec<Lease> = Vec::new();
-            for shard in shards {
-                let mut s = slot(tx, shard)?.unwrap_or_default();
-                if s.held_by(owner, now) {
-                    s.expires_at = expires_at;
-                } else if !s.is_live(now) {
-                    s.token = s.token.checked_add(1).ok_or_else(|| {
-                        abort(Error::backend_msg("fencing tokens exhausted", false))
-                    })?;
-                    s.owner = Some(owner.to_owned());
-                    s.expires_at = expires_at;
-                } else {
-                    continue;
-                }
-                tx.insert(shard.as_bytes(), encode_lease(&s))?;
-                if let Some(l) = s.lease(shard) {
-                    if !out.iter().any(|o| o.shard == l.shard) {
-                        out.push(l);
-                    }
-                }
-            }
-            Ok(out)
-        })
+    let claimant = Claimant::Owner { owner, expires_at };
+    (&db.leases, &db.sessions)
+        .transaction(|(leases, sessions)| grant(leases, sessions, &claimant, shards, now))
         .map_err(from_transaction)
 }
 
-/// Extends the shards `owner` still holds unexpired; returns them.
+/// Extends the shards `owner` still holds unexpired as its own leases; returns them.
 fn refresh(
     db: &Database,
     owner: &str,
@@ -118,6 +150,7 @@ fn refresh(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<Vec<Lease>> {
+    let claimant = Claimant::Owner { owner, expires_at };
     db.leases
         .transaction(|tx| {
             let mut out: Vec<Lease> = Vec::new();
@@ -125,30 +158,29 @@ fn refresh(
                 let Some(mut s) = slot(tx, shard)? else {
                     continue;
                 };
-                if !s.held_by(owner, now) {
+                if !s.is_held_by(&claimant)
+                    || !s.is_live(now, None)
+                    || out.iter().any(|o| &o.shard == shard)
+                {
                     continue;
                 }
-                s.expires_at = expires_at;
+                s.acquire(&claimant, now, None).map_err(abort)?;
                 tx.insert(shard.as_bytes(), encode_lease(&s))?;
-                if let Some(l) = s.lease(shard) {
-                    if !out.iter().any(|o| o.shard == l.shard) {
-                        out.push(l);
-                    }
-                }
+                out.extend(s.lease(shard, now, None));
             }
             Ok(out)
         })
         .map_err(from_transaction)
 }
 
-/// Clears the owner of each of `shards` that `owner` holds (expired or not).
+/// Clears each of `shards` that `owner` holds as its own lease (expired or not).
 fn release(db: &Database, owner: &str, shards: &[String]) -> Result<()> {
     db.leases
         .transaction(|tx| {
             for shard in shards {
                 if let Some(mut s) = slot(tx, shard)? {
-                    if s.owner.as_deref() == Some(owner) {
-                        s.owner = None;
+                    if s.owner.as_deref() == Some(owner) && s.session.is_none() {
+                        s.release();
                         tx.insert(shard.as_bytes(), encode_lease(&s))?;
                     }
                 }
@@ -222,7 +254,7 @@ impl LeaseStore for SledLeases {
         validate_lease_request(owner, shards)?;
         let span = tracing::debug_span!("sled acquire", owner, shards = shards.len());
         let now = self.clock.now();
-        let expires_at = now.plus(ttl);
+        let expires_at = expiry_after(now, ttl)?;
         let (owner, shards) = (owner.to_owned(), shards.to_vec());
         self.write(shards.len(), move |db| {
             let _span = span.entered();
@@ -235,7 +267,7 @@ impl LeaseStore for SledLeases {
         validate_lease_request(owner, shards)?;
         let span = tracing::debug_span!("sled refresh", owner, shards = shards.len());
         let now = self.clock.now();
-        let expires_at = now.plus(ttl);
+        let expires_at = expiry_after(now, ttl)?;
         let (owner, shards) = (owner.to_owned(), shards.to_vec());
         self.write(shards.len(), move |db| {
             let _span = span.entered();
@@ -266,7 +298,9 @@ impl LeaseStore for SledLeases {
             let _span = span.entered();
             // Find the candidates first (a transaction cannot iterate), then re-check each
             // inside the transaction; a grant made in between is simply ordered after this.
-            let mine = slots(&db, |s| s.owner.as_deref() == Some(owner.as_str()))?;
+            let mine = slots(&db, |s| {
+                s.owner.as_deref() == Some(owner.as_str()) && s.session.is_none()
+            })?;
             let shards: Vec<String> = mine.into_iter().map(|(shard, _)| shard).collect();
             release(&db, &owner, &shards)?;
             db.sync(durability)
@@ -282,7 +316,7 @@ impl LeaseStore for SledLeases {
         match self.db.leases.get(shard.as_bytes()).map_err(from_sled)? {
             Some(bytes) => {
                 let s = decode_lease(&bytes)?;
-                Ok(s.lease(shard).filter(|_| s.is_live(now)))
+                Ok(s.lease(shard, now, session_expiry_now(&self.db, &s)?))
             }
             None => Ok(None),
         }
@@ -295,11 +329,12 @@ impl LeaseStore for SledLeases {
         let owner = owner.to_owned();
         self.read(move |db| {
             let _span = span.entered();
-            let held = slots(db, |s| s.held_by(&owner, now))?;
-            Ok(held
-                .iter()
-                .filter_map(|(shard, s)| s.lease(shard))
-                .collect())
+            let mine = slots(db, |s| s.owner.as_deref() == Some(owner.as_str()))?;
+            let mut out = Vec::with_capacity(mine.len());
+            for (shard, s) in &mine {
+                out.extend(s.lease(shard, now, session_expiry_now(db, s)?));
+            }
+            Ok(out)
         })
         .await
     }

@@ -39,9 +39,11 @@ mod open;
 mod records;
 mod registry;
 mod runners;
+mod sessions;
 
 pub use leases::SledLeases;
 pub use records::SledRecords;
+pub use sessions::SledSessions;
 
 use berth_core::{Capabilities, OpenOptions, Result, Store};
 use std::path::Path;
@@ -71,9 +73,14 @@ pub async fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Store>
         options.durability,
     ));
     let leases = Arc::new(SledLeases::new(
-        db,
+        db.clone(),
         options.clock.clone(),
         options.durability,
     ));
-    Ok(Store::builder("sled", records, leases, CAPABILITIES, options).build())
+    let sessions = Arc::new(SledSessions::new(db, &options));
+    Ok(
+        Store::builder("sled", records, leases, CAPABILITIES, options)
+            .sessions(sessions)
+            .build(),
+    )
 }

@@ -191,8 +191,10 @@ impl RecordStore for SledRecords {
         run(cost, move || {
             let _span = span.entered();
             let now = clock.now();
-            let versions = (&db.records, &db.leases)
-                .transaction(|(records, leases)| apply(records, leases, &batch, &jsons, now))
+            let versions = (&db.records, &db.leases, &db.sessions)
+                .transaction(|(records, leases, sessions)| {
+                    apply(records, leases, sessions, &batch, &jsons, now)
+                })
                 .map_err(from_transaction)?;
             db.sync(durability)?;
             Ok(Committed { versions, at: now })

@@ -69,7 +69,7 @@ fn current_version(conn: &Connection, collection: &str, key: &str) -> Result<Opt
     found.map(|v| to_u64("version", v)).transpose()
 }
 
-/// Whether the lease of `shard` is held, unexpired, with `token`.
+/// Whether the lease of `shard` is held, unexpired (its session too), with `token`.
 pub(crate) fn fence_holds(
     conn: &Connection,
     shard: &str,
@@ -79,9 +79,11 @@ pub(crate) fn fence_holds(
     let Ok(token) = i64::try_from(token) else {
         return Ok(false);
     };
-    conn.prepare_cached(
-        "SELECT 1 FROM leases WHERE shard = ?1 AND owner IS NOT NULL AND token = ?2 AND expires_at > ?3",
-    )
+    conn.prepare_cached(concat!(
+        "SELECT 1 FROM leases WHERE shard = ?1 AND owner IS NOT NULL AND token = ?2 AND ",
+        crate::leases::lease_end!(),
+        " > ?3"
+    ))
     .and_then(|mut s| s.exists(params![shard, token, now.millis()]))
     .sql()
 }

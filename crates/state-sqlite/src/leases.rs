@@ -9,8 +9,8 @@ use crate::sql_error::SqlResult;
 use crate::values::{json_text, text_of, timestamp, to_u64};
 use async_trait::async_trait;
 use berth_core::{
-    validate_lease_name, validate_lease_request, Lease, LeaseStore, MachineId, Result, RunnerEntry,
-    Timestamp,
+    expiry_after, validate_lease_name, validate_lease_request, Lease, LeaseStore, MachineId,
+    Result, RunnerEntry, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -29,30 +29,49 @@ impl SqliteLeases {
     }
 }
 
-fn shard_list(shards: &[String]) -> Result<String> {
+pub(crate) fn shard_list(shards: &[String]) -> Result<String> {
     json_text(&serde_json::Value::from(shards.to_vec()))
 }
 
+/// When the holder's claim of a `leases` row ends: its own expiry, or its session's (the
+/// smallest integer once the session is gone). `berth_core::LeaseSlot::ends_at` in SQL.
+macro_rules! lease_end {
+    () => {
+        "(CASE WHEN leases.session IS NULL THEN leases.expires_at ELSE COALESCE(\
+         (SELECT s.expires_at FROM sessions s WHERE s.id = leases.session), \
+         -9223372036854775808) END)"
+    };
+}
+pub(crate) use lease_end;
+
 /// Grants or extends in one statement: a free, lapsed or own row is taken; a new grant
-/// takes the next token, an extension of a live own lease keeps it.
-const ACQUIRE: &str = "
-INSERT INTO leases (shard, owner, token, expires_at)
-SELECT value, ?1, 1, ?2 FROM json_each(?3) WHERE true
+/// takes the next token, an extension of a live own lease keeps it. A row held by a session
+/// is someone else's, whatever its owner name.
+const ACQUIRE: &str = concat!(
+    "INSERT INTO leases (shard, owner, token, expires_at, session)
+SELECT value, ?1, 1, ?2, NULL FROM json_each(?3) WHERE true
 ON CONFLICT (shard) DO UPDATE SET
-    token = CASE WHEN leases.owner = excluded.owner AND leases.expires_at > ?4
+    token = CASE WHEN leases.owner = excluded.owner AND leases.session IS NULL
+                      AND leases.expires_at > ?4
                  THEN leases.token ELSE leases.token + 1 END,
     owner = excluded.owner,
-    expires_at = excluded.expires_at
-WHERE leases.owner IS NULL OR leases.expires_at <= ?4 OR leases.owner = excluded.owner
-RETURNING shard, token";
+    expires_at = excluded.expires_at,
+    session = NULL
+WHERE leases.owner IS NULL OR (leases.owner = excluded.owner AND leases.session IS NULL)
+    OR ",
+    lease_end!(),
+    " <= ?4
+RETURNING shard, token"
+);
 
 const REFRESH: &str = "
 UPDATE leases SET expires_at = ?1
-WHERE owner = ?2 AND expires_at > ?3 AND shard IN (SELECT value FROM json_each(?4))
+WHERE owner = ?2 AND session IS NULL AND expires_at > ?3
+    AND shard IN (SELECT value FROM json_each(?4))
 RETURNING shard, token";
 
 /// Runs an `ACQUIRE`/`REFRESH`-shaped statement and returns the leases in request order.
-fn granted(
+pub(crate) fn granted(
     conn: &Connection,
     sql: &str,
     params: &[&dyn rusqlite::ToSql],
@@ -79,10 +98,6 @@ fn granted(
         }
     }
     Ok(out)
-}
-
-fn ttl_end(now: Timestamp, ttl: Duration) -> Timestamp {
-    now.plus(ttl)
 }
 
 #[async_trait]
@@ -138,7 +153,7 @@ impl LeaseStore for SqliteLeases {
             .writer
             .run(move |conn| {
                 let now = clock.now();
-                let expires_at = ttl_end(now, ttl);
+                let expires_at = expiry_after(now, ttl)?;
                 let p: [&dyn rusqlite::ToSql; 4] =
                     [&owner, &expires_at.millis(), &list, &now.millis()];
                 granted(conn, ACQUIRE, &p, &owner, &shards, expires_at)
@@ -160,7 +175,7 @@ impl LeaseStore for SqliteLeases {
             .writer
             .run(move |conn| {
                 let now = clock.now();
-                let expires_at = ttl_end(now, ttl);
+                let expires_at = expiry_after(now, ttl)?;
                 let p: [&dyn rusqlite::ToSql; 4] =
                     [&expires_at.millis(), &owner, &now.millis(), &list];
                 granted(conn, REFRESH, &p, &owner, &shards, expires_at)
@@ -178,7 +193,8 @@ impl LeaseStore for SqliteLeases {
             .writer
             .run(move |conn| {
                 conn.prepare_cached(
-                    "UPDATE leases SET owner = NULL WHERE shard = ?1 AND owner = ?2",
+                    "UPDATE leases SET owner = NULL \
+                     WHERE shard = ?1 AND owner = ?2 AND session IS NULL",
                 )
                 .and_then(|mut s| s.execute(params![shard, owner]))
                 .sql()
@@ -195,10 +211,12 @@ impl LeaseStore for SqliteLeases {
         self.db
             .writer
             .run(move |conn| {
-                conn.prepare_cached("UPDATE leases SET owner = NULL WHERE owner = ?1")
-                    .and_then(|mut s| s.execute(params![owner]))
-                    .sql()
-                    .map(|_| ())
+                conn.prepare_cached(
+                    "UPDATE leases SET owner = NULL WHERE owner = ?1 AND session IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![owner]))
+                .sql()
+                .map(|_| ())
             })
             .instrument(span)
             .await
@@ -211,10 +229,11 @@ impl LeaseStore for SqliteLeases {
         span.in_scope(|| {
             self.db.readers.read(|conn| {
                 let row: Option<(String, i64, i64)> = conn
-                    .prepare_cached(
-                        "SELECT owner, token, expires_at FROM leases \
-                         WHERE shard = ?1 AND owner IS NOT NULL AND expires_at > ?2",
-                    )
+                    .prepare_cached(concat!(
+                        "SELECT owner, token, ",
+                        lease_end!(),
+                        " AS ends FROM leases WHERE shard = ?1 AND owner IS NOT NULL AND ends > ?2"
+                    ))
                     .and_then(|mut s| {
                         s.query_row(params![shard, now.millis()], |r| {
                             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -242,10 +261,11 @@ impl LeaseStore for SqliteLeases {
         span.in_scope(|| {
             self.db.readers.read(|conn| {
                 let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT shard, token, expires_at FROM leases \
-                         WHERE owner = ?1 AND expires_at > ?2 ORDER BY shard",
-                    )
+                    .prepare_cached(concat!(
+                        "SELECT shard, token, ",
+                        lease_end!(),
+                        " AS ends FROM leases WHERE owner = ?1 AND ends > ?2 ORDER BY shard"
+                    ))
                     .sql()?;
                 let mut rows = stmt.query(params![owner, now.millis()]).sql()?;
                 let mut out = Vec::new();

@@ -8,6 +8,7 @@ use crate::packruns::{SqliteApprovals, SqliteArtifacts, SqliteLogs, SqliteRuns};
 use crate::readers::Readers;
 use crate::records::SqliteRecords;
 use crate::schema::{self, open_error};
+use crate::sessions::SqliteSessions;
 use crate::stats::WriterStats;
 use crate::writer::Writer;
 use berth_core::{Capabilities, Error, OpenOptions, Result, Store};
@@ -114,8 +115,9 @@ fn assemble(
         Arc::new(SqliteRecords::new(db.clone())),
         Arc::new(SqliteLeases::new(db.clone())),
         capabilities,
-        options,
+        options.clone(),
     )
+    .sessions(Arc::new(SqliteSessions::new(db.clone(), options.ids)))
     .pack_runs(
         Arc::new(SqliteRuns::new(db.clone())),
         Arc::new(SqliteLogs::new(db.clone())),

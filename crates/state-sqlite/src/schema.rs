@@ -6,7 +6,7 @@ use berth_core::{Error, Result};
 use rusqlite::Connection;
 
 /// The schema version this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of a berth database: "bert" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6265_7274;
@@ -21,10 +21,11 @@ const TABLES: &[&str] = &[
     "pack_runs",
     "records",
     "runners",
+    "sessions",
 ];
 
 /// `MIGRATIONS[v]` upgrades a database from schema `v` to `v + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Schema 1. Keys are BLOBs so that `ORDER BY key` is byte order and prefix bounds (which
 /// need not be valid UTF-8) compare correctly; every table is `WITHOUT ROWID`, clustered on
@@ -105,6 +106,19 @@ CREATE TABLE pack_run_approvals (
     doc TEXT NOT NULL,
     PRIMARY KEY (run_id, approval_id)
 ) WITHOUT ROWID;
+";
+
+/// Schema 2: sessions. A lease row taken in a session names it and lives exactly as long as
+/// the session row, so a keepalive is one row's update however much the session holds. No
+/// index on `leases.session` for the same reason as none on `owner`.
+const V2: &str = "
+CREATE TABLE sessions (
+    id BLOB PRIMARY KEY NOT NULL,
+    owner TEXT NOT NULL,
+    ttl INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE leases ADD COLUMN session BLOB;
 ";
 
 /// What a database file says about itself.

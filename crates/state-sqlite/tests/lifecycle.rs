@@ -109,7 +109,7 @@ fn opening_futures_are_send() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_file_is_stamped_as_berth_schema_1_in_wal_mode() {
+async fn a_new_file_is_stamped_as_berth_schema_2_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stamp.db");
     let store = berth_state_sqlite::open(&path, OpenOptions::default())
@@ -121,7 +121,7 @@ async fn a_new_file_is_stamped_as_berth_schema_1_in_wal_mode() {
         conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
             .unwrap()
     };
-    assert_eq!(pragma("user_version"), 1);
+    assert_eq!(pragma("user_version"), 2);
     assert_eq!(pragma("application_id"), 0x6265_7274);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -134,7 +134,7 @@ async fn a_new_file_is_stamped_as_berth_schema_1_in_wal_mode() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(without_rowid, 8, "every table is clustered on its key");
+    assert_eq!(without_rowid, 9, "every table is clustered on its key");
     drop(conn);
     // Reopening a current file changes nothing in its schema.
     let store = berth_state_sqlite::open(&path, OpenOptions::default())
@@ -145,5 +145,42 @@ async fn a_new_file_is_stamped_as_berth_schema_1_in_wal_mode() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_1_file_gains_sessions_and_keeps_its_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let ttl = std::time::Duration::from_secs(35);
+    let store = berth_state_sqlite::open(&path, OpenOptions::default())
+        .await
+        .unwrap();
+    let first = store
+        .leases()
+        .acquire("a:1", &["g:1".into()], ttl)
+        .await
+        .unwrap();
+    store.leases().release("a:1", "g:1").await.unwrap();
+    drop(store);
+    // Turn it back into exactly what schema 1 wrote.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE sessions; ALTER TABLE leases DROP COLUMN session; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = berth_state_sqlite::open(&path, OpenOptions::default())
+        .await
+        .unwrap();
+    let s = store.sessions().open("b:1", ttl).await.unwrap();
+    let again = store
+        .sessions()
+        .acquire(s.id, &["g:1".into()])
+        .await
+        .unwrap();
+    assert!(
+        again[0].token > first[0].token,
+        "tokens continue across the upgrade"
+    );
 }

@@ -44,6 +44,7 @@ pub mod limits;
 pub mod packruns;
 pub mod persistence;
 pub mod records;
+pub mod sessions;
 pub mod trace;
 pub mod typed;
 
@@ -120,6 +121,16 @@ macro_rules! conformance_tests {
             leases::fenced_batch_accepted_while_held,
             leases::concurrent_acquire_single_winner,
             leases::invalid_lease_names_rejected,
+            sessions::keepalive_extends_every_attached_lease,
+            sessions::expiry_frees_everything_at_once,
+            sessions::close_releases_everything,
+            sessions::reestablish_gives_new_tokens,
+            sessions::tokens_never_reset,
+            sessions::sessions_survive_reopen,
+            sessions::owner_leases_and_session_leases_exclude_each_other,
+            sessions::concurrent_session_acquire_single_winner,
+            sessions::bad_ttl_and_clock_edges_are_typed,
+            sessions::unknown_sessions_and_bad_names_are_typed,
             checkpoints::write_read_clear,
             checkpoints::checkpoint_commits_with_state_patch,
             checkpoints::history_list_and_prune,

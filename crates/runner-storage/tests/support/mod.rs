@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cases;
+pub mod chaos;
 
 use async_trait::async_trait;
 use berth_core::{Clock, Lease, LeaseStore, MachineId, Result, RunnerEntry, Timestamp};

@@ -17,8 +17,11 @@ use crate::errors::{
     raw_write_errors,
 };
 use crate::schema::Role;
+use crate::session_docs::{self, sid};
 use crate::shared::{collect_in, Shared};
-use berth_core::{Backoff, Batch, Committed, Error, OpKind, Precondition, Result, Timestamp};
+use berth_core::{
+    Backoff, Batch, Committed, Error, OpKind, Precondition, Result, SessionId, Timestamp,
+};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::Error as DriverError;
@@ -174,12 +177,13 @@ async fn attempt(
             _ => None,
         })
         .collect();
-    let leases = if fence_shards.is_empty() {
-        HashMap::new()
+    let (leases, fence_sessions) = if fence_shards.is_empty() {
+        (HashMap::new(), HashMap::new())
     } else {
         live_leases(shared, session, &fence_shards).await?
     };
-    let staged = stage(ops, originals, &leases, now)?;
+    let mut staged = stage(ops, originals, &leases, now)?;
+    staged.fence_sessions = fence_sessions;
     write(shared, session, &staged, values, now, in_transaction).await?;
     Ok(staged.versions)
 }
@@ -211,29 +215,24 @@ async fn read_originals(
     Ok(slots.iter().map(|s| found.remove(s)).collect())
 }
 
-/// Shard → token of each of `shards` whose lease is held and unexpired.
+/// Shard → token of each of `shards` whose lease is held and unexpired (its session too),
+/// and shard → session of those held in a session.
 async fn live_leases(
     shared: &Shared,
     session: &mut ClientSession,
     shards: &[&str],
-) -> std::result::Result<HashMap<String, u64>, Abort> {
-    // Equality first (primary index), then liveness by the lease clock.
-    let pipeline = vec![
-        doc! {"$match": {"_id": {"$in": shards}, "owner": {"$ne": Bson::Null}}},
-        doc! {"$match": {"$expr": {"$gt": ["$exp", shared.now_expr()]}}},
-    ];
-    let cursor = shared
-        .coll(Role::Leases)
-        .aggregate(pipeline)
-        .session(&mut *session)
-        .await
-        .map_err(driver("read fences"))?;
-    let mut out = HashMap::new();
-    for d in collect_in(cursor, session, "read fences").await? {
-        let shard = crate::bson_json::stored_str(&d, "_id", "lease")?.to_owned();
-        out.insert(shard, crate::bson_json::stored_u64(&d, "token", "lease")?);
+) -> std::result::Result<(HashMap<String, u64>, HashMap<String, SessionId>), Abort> {
+    let filter = doc! {"_id": {"$in": shards}, "owner": {"$ne": Bson::Null}};
+    let (docs, live) = session_docs::read_in(shared, session, filter).await?;
+    let mut tokens = HashMap::new();
+    let mut sessions = HashMap::new();
+    for d in docs.iter().filter(|d| d.lease(&live).is_some()) {
+        tokens.insert(d.shard.clone(), d.slot.token);
+        if let Some(id) = d.slot.session {
+            sessions.insert(d.shard.clone(), id);
+        }
     }
-    Ok(out)
+    Ok((tokens, sessions))
 }
 
 /// The writes of a staged batch, each guarded by what was read.
@@ -372,21 +371,37 @@ async fn write_guarded(
     if !staged.fences.is_empty() {
         // Writing the fenced leases makes a concurrent takeover conflict with this transaction
         // instead of slipping in between the fence check and the commit.
-        let statements: Vec<Document> = staged
-            .fences
-            .iter()
-            .map(|(shard, token)| {
-                Ok(doc! {
+        // A session-held lease is live while its session document is: that document is
+        // written too, so closing the session concurrently conflicts with this transaction.
+        let mut statements: Vec<Document> = Vec::new();
+        for (shard, token) in &staged.fences {
+            let token = crate::bson_json::to_i64(*token, "fence token")?;
+            match staged.fence_sessions.get(shard) {
+                Some(id) => {
+                    statements.push(doc! {
+                        "q": {"_id": shard, "token": token, "sid": sid(*id)},
+                        "u": {"$inc": {"fencedWrites": 1_i64}},
+                    });
+                    statements.push(doc! {
+                        "q": {
+                            "_id": sid(*id),
+                            "kind": "session",
+                            "$expr": {"$gt": ["$exp", shared.now_expr()]},
+                        },
+                        "u": {"$inc": {"fencedWrites": 1_i64}},
+                    });
+                }
+                None => statements.push(doc! {
                     "q": {
                         "_id": shard,
-                        "token": crate::bson_json::to_i64(*token, "fence token")?,
+                        "token": token,
                         "owner": {"$ne": Bson::Null},
                         "$expr": {"$gt": ["$exp", shared.now_expr()]},
                     },
                     "u": {"$inc": {"fencedWrites": 1_i64}},
-                })
-            })
-            .collect::<Result<_>>()?;
+                }),
+            }
+        }
         let n = statements.len();
         let leases = Role::Leases.name(&shared.names).to_owned();
         let command = doc! {"update": leases, "updates": statements, "ordered": true};

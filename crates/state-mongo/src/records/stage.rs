@@ -31,6 +31,8 @@ pub(crate) struct Staged {
     pub versions: Vec<Option<u64>>,
     /// Fenced shards with the token each fence presented (first fence per shard).
     pub fences: Vec<(String, u64)>,
+    /// The session holding each fenced shard that is held in one (filled in after staging).
+    pub fence_sessions: HashMap<String, berth_core::SessionId>,
 }
 
 /// The distinct (collection, key) pairs of `ops`, in first-named order.
@@ -108,6 +110,7 @@ pub(crate) fn stage(
         slots,
         versions,
         fences,
+        fence_sessions: HashMap::new(),
     })
 }
 

@@ -410,9 +410,19 @@ impl Keeper {
         Ok(())
     }
 
-    /// Refreshes every held shard; those not returned with their token are lost.
+    /// Refreshes every held shard; those not returned with their token are lost. Holding
+    /// nothing, it is the runner's heartbeat (its session's keepalive).
     async fn refresh_held(&mut self) -> std::result::Result<(), Stop> {
         if self.held.is_empty() {
+            let storage = self.storage.clone();
+            let me = self.runner.address().clone();
+            let none: [ShardId; 0] = [];
+            bounded(
+                "heartbeat",
+                self.call_timeout(),
+                storage.refresh(&me, &none),
+            )
+            .await?;
             return Ok(());
         }
         let storage = self.storage.clone();

@@ -1,0 +1,69 @@
+//! Sessions on every backend side by side: keeping a session that holds 300 shards alive (one
+//! write, whatever it holds) beside refreshing 300 owner leases row by row, and acquiring 300
+//! free shards in a session.
+
+use berth_benches::fixture::{open, shards};
+use berth_benches::{backends, config, runtime};
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const TTL: Duration = Duration::from_secs(3600);
+const SHARDS: usize = 300;
+
+fn keepalive_held(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group(format!("session_keepalive_{SHARDS}_held"));
+    group.throughput(Throughput::Elements(1));
+    for backend in backends() {
+        let o = open(&rt, &backend);
+        let sessions = o.store.sessions().clone();
+        let session = rt
+            .block_on(sessions.open("10.0.0.1:4000", TTL))
+            .expect("open session");
+        let held = rt
+            .block_on(sessions.acquire(session.id, &shards("default", SHARDS)))
+            .expect("acquire");
+        assert_eq!(held.len(), SHARDS);
+        group.bench_function(BenchmarkId::from_parameter(backend.name), |b| {
+            b.to_async(&rt).iter(|| async {
+                sessions.keepalive(session.id).await.expect("keepalive");
+            })
+        });
+    }
+    group.finish();
+}
+
+fn acquire_free(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group(format!("session_acquire_{SHARDS}_free"));
+    group.throughput(Throughput::Elements(SHARDS as u64));
+    for backend in backends() {
+        let o = open(&rt, &backend);
+        let sessions = o.store.sessions().clone();
+        let session = rt
+            .block_on(sessions.open("10.0.0.1:4000", TTL))
+            .expect("open session");
+        let n = AtomicU64::new(0);
+        group.bench_function(BenchmarkId::from_parameter(backend.name), |b| {
+            b.to_async(&rt).iter(|| async {
+                // Fresh shard names every round, so all of them are free.
+                let round = n.fetch_add(1, Ordering::Relaxed);
+                let wanted = shards(&format!("g{round}"), SHARDS);
+                let held = sessions.acquire(session.id, &wanted).await;
+                assert_eq!(held.expect("acquire").len(), SHARDS);
+            })
+        });
+    }
+    group.finish();
+}
+
+mod suite {
+    use super::{acquire_free, config, keepalive_held};
+    criterion::criterion_group! {
+        name = benches;
+        config = config();
+        targets = keepalive_held, acquire_free
+    }
+}
+criterion_main!(suite::benches);
