@@ -40,6 +40,7 @@ mod checkpoint;
 pub mod codec;
 mod collection;
 mod error;
+mod fence;
 mod ids;
 mod lease;
 pub mod limits;
@@ -54,6 +55,7 @@ pub use batch::{Batch, Committed, Op, OpKind, OpRef, Precondition};
 pub use checkpoint::{validate_pipeline_id, Checkpoint, Checkpoints};
 pub use collection::{Collection, Item, Meta};
 pub use error::{Error, ErrorKind, Result};
+pub use fence::{write_fenced, Claim, Fence, FENCE_COLLECTION};
 pub use ids::{DeterministicIds, IdGenerator, UuidV7};
 pub use lease::{
     validate_lease_name, validate_lease_request, Lease, LeaseStore, MachineId, RunnerEntry,
