@@ -74,7 +74,7 @@ impl Batch {
 
 /// An owner's claim on a shard: the fence its writes carry, renewed after a lapse.
 #[async_trait]
-pub trait Claim: Send + Sync {
+pub trait Claim: Send + Sync + std::fmt::Debug {
     /// The fence to put on the next write.
     fn fence(&self) -> Fence;
 

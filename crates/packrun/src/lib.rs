@@ -42,6 +42,7 @@ pub mod error;
 pub mod hash;
 pub mod lease;
 pub mod logs;
+pub mod owned;
 pub mod plan;
 mod runner;
 mod steps;
