@@ -1,12 +1,15 @@
 //! The pipeline engine on every backend (grown from `crates/pipeline/examples/throughput.rs`):
 //! stage commits of one run looping through a stage, stage commits of 8 concurrent runs, and
-//! runs per second of 100 concurrent two-stage runs.
+//! runs per second of 100 concurrent two-stage runs; and the looping run's stage commit made
+//! under an owner's claim (fenced: the lease checked in the same transaction) beside it.
 
 use berth_benches::fixture::open;
 use berth_benches::{backends, config, heavy, runtime};
+use berth_core::{Claim, Fence, Store};
 use berth_pipeline::{Engine, Pipeline, Route, Stage, Step};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One stage that loops on itself until `state.n` reaches `state.limit`; each pass is one
@@ -33,6 +36,39 @@ fn small() -> Pipeline {
     Pipeline::new("small")
         .stage(Stage::new("a").step(Step::new("s", |_| async { Ok(json!({"a": 1})) })))
         .stage(Stage::new("b").step(Step::new("s", |_| async { Ok(json!({"b": 2})) })))
+}
+
+/// A claim on a lease held for the whole bench (it never lapses, so it never renews).
+#[derive(Debug)]
+struct Held(Fence);
+
+#[async_trait::async_trait]
+impl Claim for Held {
+    fn fence(&self) -> Fence {
+        self.0.clone()
+    }
+
+    async fn renew(&self, stale: &Fence) -> berth_core::Result<Fence> {
+        Err(stale.stale())
+    }
+}
+
+/// The looping pipeline under a claim on a lease of `store` held for an hour.
+fn fenced_looping(rt: &tokio::runtime::Runtime, store: &Store) -> Engine {
+    let lease = rt
+        .block_on(store.leases().acquire(
+            "bench:1",
+            &["packrun:bench".to_owned()],
+            Duration::from_secs(3600),
+        ))
+        .expect("acquire the bench lease")
+        .into_iter()
+        .next()
+        .expect("the bench lease");
+    Engine::builder(store.clone(), looping())
+        .claim(Arc::new(Held(Fence::from(&lease))))
+        .build()
+        .expect("engine")
 }
 
 /// Stages each run loops through at least, so a run's own record writes (start, end) weigh
@@ -63,12 +99,21 @@ fn pipeline(c: &mut Criterion) {
         let o = open(&rt, &backend);
         let looping = Engine::new(o.store.clone(), looping()).expect("engine");
         let small = Engine::new(o.store.clone(), small()).expect("engine");
+        let fenced = fenced_looping(&rt, &o.store);
 
         let mut group = c.benchmark_group("pipeline_stage_commit");
         group.throughput(Throughput::Elements(1));
         group.bench_function(BenchmarkId::from_parameter(backend.name), |b| {
             b.to_async(&rt)
                 .iter_custom(|iters| stage_commits(&looping, 1, iters))
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group("pipeline_stage_commit_fenced");
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(BenchmarkId::from_parameter(backend.name), |b| {
+            b.to_async(&rt)
+                .iter_custom(|iters| stage_commits(&fenced, 1, iters))
         });
         group.finish();
 

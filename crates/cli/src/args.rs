@@ -13,12 +13,16 @@ Exit codes:
   5  refused: invalid plan, plan changed since the run started, already decided,
      run busy in another runner or already ended
   6  store or file-system failure (check --store / disk; retrying may help)
+  7  claim lost: this runner's lease lapsed (stopped, suspended) and another runner took
+     the run over; it stopped its commands and wrote nothing more
   130 interrupted (Ctrl-C): commands killed, run resumable with `berth resume RUN`
 
 Environment:
   BERTH_STORE      store URL (default sqlite:./berth.db)
   BERTH_ARTIFACTS  artifacts directory (default ./berth-artifacts)
   BERTH_LOG        tracing level of berth itself (error, warn, info, debug, trace)
+  BERTH_LEASE_TTL_MS  run lease TTL in milliseconds (default 30000); a runner stalled
+                   longer may be taken over by `berth resume`
   NO_COLOR         disables colour";
 
 /// berth: run task packs durably — commands, parallel blocks, approval gates — and pick up

@@ -16,6 +16,9 @@ pub const NOT_FOUND: u8 = 4;
 pub const REFUSED: u8 = 5;
 /// The store or the file system failed.
 pub const FAILURE: u8 = 6;
+/// This runner's claim on the run was taken over by another runner; it stopped and wrote
+/// nothing more (the new owner carries the run on).
+pub const CLAIM_LOST: u8 = 7;
 /// Interrupted by Ctrl-C (128 + SIGINT).
 pub const INTERRUPTED: u8 = 130;
 
@@ -75,6 +78,7 @@ impl CliError {
                 PackRunError::Store(s) => store_code(s.kind()),
                 PackRunError::Engine(p) => p.store_kind().map_or(REFUSED, store_code),
                 PackRunError::Corrupt { .. } => FAILURE,
+                PackRunError::ClaimLost { .. } => CLAIM_LOST,
                 _ => REFUSED,
             },
             CliError::Store(e) => store_code(e.kind()),
@@ -103,6 +107,7 @@ impl CliError {
                 PackRunError::GateNotFound { run_id, .. } => format!("the run has not reached that gate yet; see `berth show {run_id}`"),
                 PackRunError::Decision(_) => "see the gate's decisions with `berth show RUN`".into(),
                 PackRunError::Busy { run_id, .. } => format!("follow it with `berth logs {run_id} --follow`, or wait until its lease lapses and `berth resume {run_id}`"),
+                PackRunError::ClaimLost { run_id } => format!("another runner owns it now; follow it with `berth logs {run_id} --follow` or see `berth show {run_id}`"),
                 PackRunError::Corrupt { .. } => "the store holds damaged data; restore from an export (`berth import`)".into(),
                 PackRunError::Store(s) if s.is_retryable() => "the store is busy or unreachable; try again".into(),
                 PackRunError::Store(_) | PackRunError::Engine(_) => "check --store; run with BERTH_LOG=debug for details".into(),

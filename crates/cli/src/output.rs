@@ -36,7 +36,7 @@ impl Out {
     /// Settings from the environment.
     pub fn detect(json: bool) -> Self {
         let tty = std::io::stdout().is_terminal();
-        let color = tty && !json && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+        let color = tty && !json && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Out { json, tty, color }
     }
 

@@ -42,6 +42,7 @@ mod checkpoint;
 pub mod codec;
 mod collection;
 mod error;
+mod fence;
 mod ids;
 mod lease;
 mod lease_slot;
@@ -62,6 +63,7 @@ pub use checkpoint::{
 };
 pub use collection::{Collection, Item, Meta};
 pub use error::{Error, ErrorKind, Result};
+pub use fence::{write_fenced, Claim, Fence, FENCE_COLLECTION};
 pub use ids::{DeterministicIds, IdGenerator, UuidV7};
 pub use lease::{
     validate_lease_name, validate_lease_request, Lease, LeaseStore, MachineId, RunnerEntry,

@@ -1,15 +1,15 @@
 //! Capturing a step's declared outputs into the run's artifacts directory.
 
+use crate::owned::OwnedWrites;
 use crate::plan::Output;
 use berth_core::packrun::{Artifact, ArtifactStatus};
-use berth_core::Store;
 use std::path::Path;
 
 /// Copies each declared output found under `workdir` to `<artifacts_dir>/<name>` and records
 /// it `copied`; a missing (or unreadable, or non-file) output is recorded `skipped` with a
 /// note. Returns the records.
 pub async fn capture(
-    store: &Store,
+    owned: &OwnedWrites,
     run_id: &str,
     outputs: &[Output],
     workdir: &Path,
@@ -49,9 +49,9 @@ pub async fn capture(
             stored_path,
             status,
             notes,
-            captured_at: store.clock().now(),
+            captured_at: owned.store().clock().now(),
         };
-        store.artifacts().record(artifact.clone()).await?;
+        owned.record_artifact(artifact.clone()).await?;
         out.push(artifact);
     }
     Ok(out)

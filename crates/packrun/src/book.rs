@@ -1,7 +1,8 @@
 //! The pack-run record as the runner keeps it current: step status, attempts, next attempt.
 
+use crate::owned::OwnedWrites;
 use berth_core::packrun::{PackRun, RunStatus, StepState, StepStatus};
-use berth_core::{ErrorKind, Store, Timestamp};
+use berth_core::{ErrorKind, Timestamp};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -11,7 +12,7 @@ const RETRIES: usize = 8;
 /// Serialises the runner's updates of one [`PackRun`]; cheap to clone.
 #[derive(Clone)]
 pub struct RunBook {
-    store: Store,
+    store: OwnedWrites,
     run: Arc<Mutex<PackRun>>,
 }
 
@@ -22,8 +23,8 @@ impl std::fmt::Debug for RunBook {
 }
 
 impl RunBook {
-    /// Keeps `run` (as last read or written) current in `store`.
-    pub fn new(store: Store, run: PackRun) -> Self {
+    /// Keeps `run` (as last read or written) current in `store`, as its owner.
+    pub fn new(store: OwnedWrites, run: PackRun) -> Self {
         RunBook {
             store,
             run: Arc::new(Mutex::new(run)),
@@ -49,16 +50,22 @@ impl RunBook {
             if next == *guard {
                 return Ok(next);
             }
-            match self.store.runs().update(next).await {
+            match self.store.update_run(next).await {
                 Ok(stored) => {
                     *guard = stored.clone();
                     return Ok(stored);
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict && attempt < RETRIES => {
                     attempt += 1;
-                    let fresh = self.store.runs().get(&guard.id).await?.ok_or_else(|| {
-                        berth_core::Error::NotFound(format!("pack run {}", guard.id))
-                    })?;
+                    let fresh =
+                        self.store
+                            .store()
+                            .runs()
+                            .get(&guard.id)
+                            .await?
+                            .ok_or_else(|| {
+                                berth_core::Error::NotFound(format!("pack run {}", guard.id))
+                            })?;
                     *guard = fresh;
                 }
                 Err(e) => return Err(e),

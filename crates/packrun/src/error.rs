@@ -77,6 +77,13 @@ pub enum PackRunError {
         /// When its lease lapses unless refreshed.
         expires_at: Timestamp,
     },
+    /// Another runner took the run over (this one's lease had lapsed); this runner stopped
+    /// its commands and wrote nothing after the takeover.
+    #[error("run {run_id} was taken over by another runner while this one's lease had lapsed; this runner stopped and wrote nothing more")]
+    ClaimLost {
+        /// The run.
+        run_id: String,
+    },
     /// A stored record does not decode or does not match its hash.
     #[error("stored data of run {run_id} is corrupt: {reason}")]
     Corrupt {

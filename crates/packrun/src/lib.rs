@@ -16,6 +16,12 @@
 //! and an approval gate opens its approval record and pauses the run. Deciding the gate and
 //! calling [`PackRunner::resume`] continues it (a rejection fails the run with the reason).
 //!
+//! Ownership: every write the runner makes for its run (stage commits, the run record, logs,
+//! artifacts, gates) carries its [`lease::RunClaim`]'s fencing token, checked by the store in
+//! the same transaction. A runner whose lease lapsed while nobody took the run takes it again
+//! and carries on; one whose run was taken over stops its commands, writes nothing more and
+//! returns [`PackRunError::ClaimLost`].
+//!
 //! Crash safety comes from the engine: each stage commit is durable, and a killed runner's
 //! run resumes at its first uncommitted stage. That stage's commands run again; log lines
 //! carry a deterministic key (step, attempt, stream, line number), so a line stored before
@@ -42,6 +48,7 @@ pub mod error;
 pub mod hash;
 pub mod lease;
 pub mod logs;
+pub mod owned;
 pub mod plan;
 mod runner;
 mod steps;

@@ -11,6 +11,7 @@
 //! there, so a line that was logged before the crash is not logged again under a new
 //! sequence. Lines the killed process had not stored yet are logged by the rerun.
 
+use crate::owned::OwnedWrites;
 use berth_core::packrun::{LogEntry, LogLevel};
 use berth_core::Store;
 use std::collections::{BTreeMap, HashSet};
@@ -53,10 +54,11 @@ impl LogWriter {
     /// A writer for `run_id` continuing after the stored entries; `observer` sees every
     /// entry once it is stored.
     pub async fn open(
-        store: Store,
+        owned: OwnedWrites,
         run_id: &str,
         observer: Option<mpsc::UnboundedSender<LogEntry>>,
     ) -> Result<LogWriter, berth_core::Error> {
+        let store = owned.store().clone();
         let mut seen = HashSet::new();
         let mut after = None;
         let mut last = 0;
@@ -74,7 +76,7 @@ impl LogWriter {
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(append_loop(store.clone(), rx, observer));
+        tokio::spawn(append_loop(owned, rx, observer));
         Ok(LogWriter {
             run_id: Arc::from(run_id),
             store,
@@ -180,7 +182,7 @@ impl LogWriter {
 }
 
 async fn append_loop(
-    store: Store,
+    store: OwnedWrites,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     observer: Option<mpsc::UnboundedSender<LogEntry>>,
 ) {
@@ -200,7 +202,7 @@ async fn append_loop(
             next = rx.try_recv().ok();
         }
         if !batch.is_empty() && failed.is_none() {
-            match store.logs().append(&batch).await {
+            match store.append(&batch).await {
                 Ok(_) => {
                     if let Some(o) = &observer {
                         for e in &batch {

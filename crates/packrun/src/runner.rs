@@ -5,8 +5,9 @@ use crate::build::{pipeline, PIPELINE_ID};
 use crate::context::{LoadedPlan, RunContext};
 use crate::error::PackRunError;
 use crate::hash::{hash_value, normalised};
-use crate::lease::{LeaseRefusal, RunLease};
+use crate::lease::{LeaseRefusal, RunClaim};
 use crate::logs::LogWriter;
+use crate::owned::OwnedWrites;
 use crate::plan::Plan;
 use crate::steps::RunEnv;
 use berth_core::packrun::{
@@ -304,8 +305,7 @@ impl PackRunner {
         begin: Begin,
     ) -> Result<RunSummary, PackRunError> {
         let run_id = run.id.clone();
-        let lost = CancellationToken::new();
-        let lease = match RunLease::acquire(&self.store, &run_id, lost.clone()).await {
+        let claim = match RunClaim::acquire(&self.store, &run_id).await {
             Ok(l) => l,
             Err(LeaseRefusal::Held(l)) => {
                 return Err(PackRunError::Busy {
@@ -316,8 +316,47 @@ impl PackRunner {
             }
             Err(LeaseRefusal::Store(e)) => return Err(e.into()),
         };
-        let result = self.drive_held(run, plan, context, begin, lost).await;
-        lease.release().await;
+        // What was read before the claim may be stale: a runner that held it meanwhile may
+        // have ended the run (concurrent resumes: only one may act on it).
+        let run = match self.store.runs().get(&run_id).await {
+            Ok(Some(current)) => current,
+            Ok(None) => {
+                claim.release().await;
+                return Err(PackRunError::RunNotFound(run_id));
+            }
+            Err(e) => {
+                claim.release().await;
+                return Err(e.into());
+            }
+        };
+        let ended = match run.status {
+            RunStatus::Succeeded => Some("succeeded"),
+            RunStatus::Failed => Some("failed"),
+            RunStatus::Cancelled => Some("been cancelled"),
+            _ => None,
+        };
+        if let Some(status) = ended {
+            claim.release().await;
+            return Err(PackRunError::NotResumable {
+                run_id,
+                status: status.to_owned(),
+            });
+        }
+        let owned = OwnedWrites::new(self.store.clone(), claim.clone());
+        let result = self.drive_held(run, plan, context, begin, owned).await;
+        let result = match result {
+            _ if claim.lost().is_cancelled() => Err(PackRunError::ClaimLost { run_id }),
+            Err(PackRunError::Engine(PipelineError::ClaimLost(_))) => {
+                Err(PackRunError::ClaimLost { run_id })
+            }
+            Err(PackRunError::Store(e)) if e.kind() == ErrorKind::StaleFence => {
+                Err(PackRunError::ClaimLost { run_id })
+            }
+            other => other,
+        };
+        if !claim.lost().is_cancelled() {
+            claim.release().await;
+        }
         result
     }
 
@@ -327,22 +366,26 @@ impl PackRunner {
         plan: Plan,
         context: RunContext,
         begin: Begin,
-        cancel: CancellationToken,
+        owned: OwnedWrites,
     ) -> Result<RunSummary, PackRunError> {
         let run_id = run.id.clone();
-        let log =
-            LogWriter::open(self.store.clone(), &run_id, self.options.observer.clone()).await?;
-        let book = RunBook::new(self.store.clone(), run);
+        let cancel: CancellationToken = owned.claim().lost();
+        let log = LogWriter::open(owned.clone(), &run_id, self.options.observer.clone()).await?;
+        let book = RunBook::new(owned.clone(), run);
         let env = Arc::new(RunEnv {
             store: self.store.clone(),
+            owned: owned.clone(),
             run_id: run_id.clone(),
             book: book.clone(),
             log: log.clone(),
             context: context.clone(),
         });
-        let engine = Engine::builder(self.store.clone(), pipeline(&plan, &env))
-            .default_pause_timeout(std::time::Duration::ZERO)
-            .build()?;
+        let mut builder = Engine::builder(self.store.clone(), pipeline(&plan, &env))
+            .default_pause_timeout(std::time::Duration::ZERO);
+        if owned.claim().is_fenced() {
+            builder = builder.claim(owned.claim().clone());
+        }
+        let engine = builder.build()?;
         book.update(|r| r.status = RunStatus::Running).await?;
         let report = match begin {
             Begin::Start => {
@@ -356,7 +399,7 @@ impl PackRunner {
                         run_id: Some(run_id.clone()),
                         state: json!({ "context": context }),
                         entry: None,
-                        cancel: Some(cancel),
+                        cancel: Some(cancel.clone()),
                     })
                     .await
             }
@@ -366,7 +409,7 @@ impl PackRunner {
                     "run.resumed",
                     "resuming from the last committed step",
                 );
-                engine.resume_with(&run_id, cancel).await
+                engine.resume_with(&run_id, cancel.clone()).await
             }
         };
         let outcome = match report {
@@ -419,6 +462,10 @@ impl PackRunner {
                 log.event(LogLevel::Error, "run.failed", reason.clone());
                 book.conclude(RunStatus::Failed).await?;
                 Finish::Failed { reason }
+            }
+            // The claim was lost: the new owner carries the run on; write nothing.
+            Outcome::Aborted if cancel.is_cancelled() => {
+                return Err(PackRunError::ClaimLost { run_id });
             }
             Outcome::Aborted => {
                 log.event(LogLevel::Warn, "run.cancelled", "the run was aborted");

@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 #[derive(Debug)]
 pub(crate) struct RunEnv {
     pub store: Store,
+    pub owned: crate::owned::OwnedWrites,
     pub run_id: String,
     pub book: RunBook,
     pub log: LogWriter,
@@ -94,7 +95,7 @@ pub(crate) async fn run_leaf(
         CommandEnd::Success => {
             let artifacts_dir = env.context.artifacts_dir.clone();
             let records = capture(
-                &env.store,
+                &env.owned,
                 &env.run_id,
                 &step.outputs,
                 &workdir,
@@ -164,7 +165,7 @@ pub(crate) async fn run_leaf(
             notes: Some(format!("step {id} failed")),
             captured_at: env.store.clock().now(),
         };
-        env.store.artifacts().record(a).await.map_err(store_err)?;
+        env.owned.record_artifact(a).await.map_err(store_err)?;
     }
     env.log.flush().await.map_err(StepError::new)?;
     env.book
@@ -188,7 +189,7 @@ pub(crate) async fn run_gate(
     let mut open = Approval::pending(&env.run_id, gate_id, gate.required);
     open.step_id = Some(id.to_owned());
     open.message = gate.message.clone();
-    match env.store.approvals().create(open).await {
+    match env.owned.open_gate(open).await {
         Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::Conflict => {}
         Err(e) => return Err(store_err(e)),

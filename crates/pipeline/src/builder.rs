@@ -24,6 +24,7 @@ pub struct EngineBuilder {
     default_pause_timeout: Duration,
     event_capacity: usize,
     stage_log: bool,
+    claim: Option<crate::owned::OwnedBy>,
 }
 
 impl EngineBuilder {
@@ -35,6 +36,7 @@ impl EngineBuilder {
             default_pause_timeout: DEFAULT_PAUSE_TIMEOUT,
             event_capacity: 1024,
             stage_log: true,
+            claim: None,
         }
     }
 
@@ -65,6 +67,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Makes every commit of this engine one made on behalf of `claim`'s owner: each carries
+    /// the claim's fence, checked by the store in the same transaction. After a lapse nobody
+    /// used the claim is renewed and the commit made again; once another owner has taken
+    /// over, the run stops with [`PipelineError::ClaimLost`] and nothing more is stored.
+    pub fn claim(mut self, claim: Arc<dyn berth_core::Claim>) -> Self {
+        self.claim = Some(crate::owned::OwnedBy(claim));
+        self
+    }
+
     /// Checks the pipeline and builds the engine.
     pub fn build(self) -> Result<Engine, PipelineError> {
         self.pipeline.validate()?;
@@ -76,6 +87,7 @@ impl EngineBuilder {
                 log_collection: stage_log_collection(&id),
                 root_id: Arc::from(id.as_str()),
                 stage_log: self.stage_log,
+                claim: self.claim,
                 store: self.store,
                 pipeline: self.pipeline,
                 registry: self.registry.unwrap_or_default(),

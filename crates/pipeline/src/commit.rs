@@ -93,44 +93,45 @@ impl Driver<'_> {
             started_at: self.run.started_at,
             failure,
         };
-        let mut batch = Batch::new();
-        batch
-            .put(
-                &engine.runs_collection,
-                &self.run.run_id,
-                codec::to_json(&record)?,
-            )
-            .when(Precondition::Version(self.run.version));
-        if let Some(entry) = log.as_ref().filter(|_| engine.stage_log) {
-            batch
-                .put(
-                    &engine.log_collection,
-                    &stage_log_key(&self.run.run_id, entry.seq),
-                    codec::to_json(entry)?,
-                )
-                .when(Precondition::Absent);
-        }
         let checkpoints = engine.store.checkpoints();
-        match &checkpoint {
-            Some(cp) => {
+        let clear_checkpoint = checkpoint.is_none() && self.run.checkpoint_pending;
+        let version = self.run.version;
+        let run_id = &self.run.run_id;
+        let build = || {
+            let mut batch = Batch::new();
+            batch
+                .put(&engine.runs_collection, run_id, codec::to_json(&record)?)
+                .when(Precondition::Version(version));
+            if let Some(entry) = log.as_ref().filter(|_| engine.stage_log) {
+                batch
+                    .put(
+                        &engine.log_collection,
+                        &stage_log_key(run_id, entry.seq),
+                        codec::to_json(entry)?,
+                    )
+                    .when(Precondition::Absent);
+            }
+            if let Some(cp) = &checkpoint {
                 checkpoints.write(&mut batch, cp)?;
+            } else if clear_checkpoint {
+                checkpoints.clear_in(&mut batch, &engine.pipeline.id, run_id)?;
             }
-            None if self.run.checkpoint_pending => {
-                checkpoints.clear_in(&mut batch, &engine.pipeline.id, &self.run.run_id)?;
-            }
-            None => {}
-        }
-        let span = tracing::debug_span!("stage commit", run = %self.run.run_id, seq, %status, ops = batch.len());
-        let committed = match engine.store.commit(batch).instrument(span).await {
+            Ok(batch)
+        };
+        let span = tracing::debug_span!("stage commit", run = %self.run.run_id, seq, %status);
+        let (committed, first) = match engine.commit_owned(build).instrument(span).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 return Err(PipelineError::LostOwnership(self.run.run_id.to_string()))
+            }
+            Err(e) if e.kind() == ErrorKind::StaleFence => {
+                return Err(PipelineError::ClaimLost(self.run.run_id.to_string()))
             }
             Err(e) => return Err(e.into()),
         };
         self.run.version = committed
             .versions
-            .first()
+            .get(first)
             .copied()
             .flatten()
             .unwrap_or(self.run.version + 1);

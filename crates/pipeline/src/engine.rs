@@ -144,21 +144,32 @@ impl Engine {
                 started_at,
                 failure: None,
             };
-            let mut batch = Batch::new();
-            batch
-                .put(&inner.runs_collection, &run_id, codec::to_json(&record)?)
-                .when(Precondition::Absent);
-            let committed = match inner.store.commit(batch).await {
+            let build = || {
+                let mut batch = Batch::new();
+                batch
+                    .put(&inner.runs_collection, &run_id, codec::to_json(&record)?)
+                    .when(Precondition::Absent);
+                Ok(batch)
+            };
+            let (committed, first) = match inner.commit_owned(build).await {
                 Ok(c) => c,
                 Err(e) if e.kind() == ErrorKind::Conflict => {
                     return Err(PipelineError::RunExists(run_id.clone()))
+                }
+                Err(e) if e.kind() == ErrorKind::StaleFence => {
+                    return Err(PipelineError::ClaimLost(run_id.clone()))
                 }
                 Err(e) => return Err(e.into()),
             };
             let run = RunState {
                 run_id: Arc::from(run_id.as_str()),
                 state: Arc::new(record.state),
-                version: committed.versions.first().copied().flatten().unwrap_or(1),
+                version: committed
+                    .versions
+                    .get(first)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(1),
                 seq: 0,
                 started_at,
                 status: RunStatus::Running,

@@ -43,6 +43,12 @@ pub enum PipelineError {
     /// Another engine committed to the run since this one read it; this one stopped.
     #[error("run {0} was changed by another engine; this one stopped")]
     LostOwnership(String),
+    /// The engine's claim on the run was taken over by another owner; this engine stopped
+    /// and stored nothing after the takeover.
+    #[error(
+        "run {0}: another owner took over this run; this runner stopped and wrote nothing more"
+    )]
+    ClaimLost(String),
     /// A stored run record or checkpoint does not fit the pipeline definition.
     #[error("run {run_id} does not fit the pipeline: {reason}")]
     Mismatch {

@@ -26,6 +26,7 @@ pub(crate) struct EngineInner {
     pub log_collection: String,
     pub root_id: Arc<str>,
     pub stage_log: bool,
+    pub claim: Option<crate::owned::OwnedBy>,
     pub(crate) active: Mutex<HashMap<String, CancellationToken>>,
 }
 

@@ -84,6 +84,7 @@ mod events;
 mod inner;
 mod manage;
 mod outcome;
+mod owned;
 pub mod patch;
 pub mod record;
 mod registry;

@@ -154,6 +154,8 @@ macro_rules! conformance_tests {
             packruns::approvals_compare_and_set,
             packruns::approvals_quorum_and_grants,
             packruns::restore_keeps_records_exactly,
+            packruns::fenced_packrun_writes_rejected_after_takeover,
+            packruns::fenced_packrun_writes_need_a_live_lease,
             persistence::data_survives_reopen,
             persistence::capabilities_are_honest,
         );

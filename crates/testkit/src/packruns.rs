@@ -476,3 +476,160 @@ pub async fn restore_keeps_records_exactly(backend: &dyn Backend) {
     assert_eq!(approvals.get("imported", "gate").await.unwrap(), Some(gate));
     assert_eq!(approvals.list("imported").await.unwrap().len(), 1);
 }
+
+/// Every pack-run write an owner makes, under `fence`; each result in order.
+async fn owned_writes(
+    store: &berth_core::Store,
+    run_id: &str,
+    version: u64,
+    seq: u64,
+    fence: &berth_core::Fence,
+) -> Vec<berth_core::Result<()>> {
+    let mut current = run(run_id, None);
+    current.version = version;
+    current.status = RunStatus::Running;
+    let artifact = Artifact {
+        run_id: run_id.into(),
+        name: format!("out-{seq}"),
+        kind: "file".into(),
+        source_path: Some("out.txt".into()),
+        stored_path: None,
+        status: ArtifactStatus::Copied,
+        notes: None,
+        captured_at: T0,
+    };
+    vec![
+        store.runs().update_fenced(current, fence).await.map(|_| ()),
+        store
+            .logs()
+            .append_fenced(&[entry(run_id, seq, "owned line")], fence)
+            .await
+            .map(|_| ()),
+        store.artifacts().record_fenced(artifact, fence).await,
+        store
+            .approvals()
+            .create_fenced(Approval::pending(run_id, &format!("gate-{seq}"), 1), fence)
+            .await
+            .map(|_| ()),
+    ]
+}
+
+/// What the owned writes of [`owned_writes`] left: run version, logs, artifacts, gates.
+async fn owned_state(store: &berth_core::Store, run_id: &str) -> (u64, usize, usize, usize) {
+    (
+        store.runs().get(run_id).await.unwrap().unwrap().version,
+        store.logs().read(run_id, None, 100).await.unwrap().len(),
+        store.artifacts().list(run_id).await.unwrap().len(),
+        store.approvals().list(run_id).await.unwrap().len(),
+    )
+}
+
+fn assert_all_stale(results: Vec<berth_core::Result<()>>, why: &str) {
+    let kinds: Vec<Option<ErrorKind>> = results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.kind()))
+        .collect();
+    assert_eq!(kinds, vec![Some(ErrorKind::StaleFence); 4], "{why}");
+}
+
+pub async fn fenced_packrun_writes_rejected_after_takeover(backend: &dyn Backend) {
+    let (location, store, clock) = fresh(backend).await;
+    let ttl = Duration::from_secs(35);
+    let shard = "packrun:r1".to_owned();
+    let first = store
+        .leases()
+        .acquire("host-a:1", std::slice::from_ref(&shard), ttl)
+        .await
+        .unwrap();
+    let fence_a = berth_core::Fence::from(&first[0]);
+    store.runs().create(run("r1", None)).await.unwrap();
+    let written = owned_writes(&store, "r1", 1, 1, &fence_a).await;
+    assert!(
+        written.iter().all(|r| r.is_ok()),
+        "the owner writes while it holds the lease: {written:?}"
+    );
+    assert_eq!(owned_state(&store, "r1").await, (2, 1, 1, 1));
+
+    clock.advance(ttl + Duration::from_secs(1));
+    let taken = store
+        .leases()
+        .acquire("host-b:2", std::slice::from_ref(&shard), ttl)
+        .await
+        .unwrap();
+    let fence_b = berth_core::Fence::from(&taken[0]);
+    assert!(fence_b.token > fence_a.token);
+    assert_all_stale(
+        owned_writes(&store, "r1", 2, 2, &fence_a).await,
+        "every write of the old owner is refused after the takeover",
+    );
+    assert_eq!(
+        owned_state(&store, "r1").await,
+        (2, 1, 1, 1),
+        "a refused owned write stores nothing"
+    );
+    assert!(
+        store
+            .logs()
+            .append_fenced(&[entry("r1", 1, "owned line")], &fence_a)
+            .await
+            .is_err_and(|e| e.kind() == ErrorKind::StaleFence),
+        "even an append with nothing new tells the old owner its claim is lost"
+    );
+    let written = owned_writes(&store, "r1", 2, 2, &fence_b).await;
+    assert!(written.iter().all(|r| r.is_ok()), "{written:?}");
+    assert_eq!(owned_state(&store, "r1").await, (3, 2, 2, 2));
+    drop(store);
+
+    let options = berth_core::OpenOptions::default()
+        .with_clock(std::sync::Arc::new(clock.clone()))
+        .with_ids(std::sync::Arc::new(berth_core::DeterministicIds::new(43)));
+    let store = location.open(options).await.expect("reopen");
+    if !store.capabilities().persistent {
+        return;
+    }
+    assert_eq!(owned_state(&store, "r1").await, (3, 2, 2, 2));
+    assert_all_stale(
+        owned_writes(&store, "r1", 3, 3, &fence_a).await,
+        "the old owner stays fenced out after a reopen",
+    );
+    assert_eq!(owned_state(&store, "r1").await, (3, 2, 2, 2));
+    let written = owned_writes(&store, "r1", 3, 3, &fence_b).await;
+    assert!(written.iter().all(|r| r.is_ok()), "{written:?}");
+}
+
+pub async fn fenced_packrun_writes_need_a_live_lease(backend: &dyn Backend) {
+    let (_location, store, clock) = fresh(backend).await;
+    let ttl = Duration::from_secs(35);
+    let shard = "packrun:r2".to_owned();
+    let held = store
+        .leases()
+        .acquire("host-a:1", std::slice::from_ref(&shard), ttl)
+        .await
+        .unwrap();
+    let fence = berth_core::Fence::from(&held[0]);
+    store.runs().create(run("r2", None)).await.unwrap();
+    clock.advance(ttl + Duration::from_millis(1));
+    assert_all_stale(
+        owned_writes(&store, "r2", 1, 1, &fence).await,
+        "a lapsed lease fences its owner out even if nobody took it",
+    );
+    assert_eq!(owned_state(&store, "r2").await, (1, 0, 0, 0));
+    let again = store
+        .leases()
+        .acquire("host-a:1", std::slice::from_ref(&shard), ttl)
+        .await
+        .unwrap();
+    let renewed = berth_core::Fence::from(&again[0]);
+    assert!(
+        renewed.token > fence.token,
+        "a lapsed lease taken again gets a new token"
+    );
+    let written = owned_writes(&store, "r2", 1, 1, &renewed).await;
+    assert!(written.iter().all(|r| r.is_ok()), "{written:?}");
+    store.leases().release("host-a:1", &shard).await.unwrap();
+    assert_all_stale(
+        owned_writes(&store, "r2", 2, 2, &renewed).await,
+        "a released lease fences its former owner out",
+    );
+    assert_eq!(owned_state(&store, "r2").await, (2, 1, 1, 1));
+}

@@ -7,7 +7,7 @@ use crate::output::Style;
 use crate::time::rfc3339;
 use berth::packrun::{ArtifactStatus, PackRun, RunQuery, RunStatus, StepStatus};
 use berth::Store;
-use berth_packrun::lease::shard;
+use berth_packrun::lease::{owner_of, shard, OwnerRecord};
 use serde_json::json;
 
 fn status_style(s: RunStatus) -> Style {
@@ -54,6 +54,18 @@ pub async fn get_run(store: &Store, id: &str) -> Result<PackRun, CliError> {
         .ok_or_else(|| CliError::RunNotFound(id.to_owned()))
 }
 
+/// The owner record of a running run that no live runner holds (its owner died or stalled
+/// past its lease): `berth resume` may take it over.
+async fn gone_owner(store: &berth::Store, run: &PackRun) -> Result<Option<OwnerRecord>, CliError> {
+    if !matches!(run.status, RunStatus::Running | RunStatus::Pending) {
+        return Ok(None);
+    }
+    if store.leases().lease(&shard(&run.id)).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(owner_of(store, &run.id).await?)
+}
+
 /// `berth runs`.
 pub async fn runs(ctx: &Ctx, tenant: Option<String>, limit: usize) -> Result<u8, CliError> {
     let store = ctx.store().await?;
@@ -75,9 +87,14 @@ pub async fn runs(ctx: &Ctx, tenant: Option<String>, limit: usize) -> Result<u8,
         return Ok(exit::OK);
     }
     let o = &ctx.out;
+    let mut gone = Vec::with_capacity(runs.len());
+    for r in &runs {
+        gone.push(gone_owner(&store, r).await?);
+    }
     let rows: Vec<Vec<String>> = runs
         .iter()
-        .map(|r| {
+        .zip(&gone)
+        .map(|(r, gone)| {
             let done = r
                 .steps
                 .iter()
@@ -85,7 +102,13 @@ pub async fn runs(ctx: &Ctx, tenant: Option<String>, limit: usize) -> Result<u8,
                 .count();
             vec![
                 r.id.clone(),
-                o.paint(status_style(r.status), status_text(r.status)),
+                match gone {
+                    Some(g) => o.paint(
+                        Style::Yellow,
+                        &format!("running, owner gone since {}", rfc3339(g.expires_at)),
+                    ),
+                    None => o.paint(status_style(r.status), status_text(r.status)),
+                },
                 plan_name(r),
                 format!("{done}/{}", r.steps.len()),
                 r.tenant_id.clone().unwrap_or_else(|| "-".into()),
@@ -108,10 +131,12 @@ pub async fn show(ctx: &Ctx, id: &str) -> Result<u8, CliError> {
     let artifacts = store.artifacts().list(id).await?;
     let lease = store.leases().lease(&shard(id)).await?;
     let last_seq = store.logs().last_sequence(id).await?;
+    let gone = gone_owner(&store, &run).await?;
     if ctx.out.json {
         ctx.out.json_line(&json!({
             "run": run, "approvals": approvals, "artifacts": artifacts,
             "lease": lease, "lastSequence": last_seq,
+            "ownerGoneSince": gone.as_ref().map(|g| rfc3339(g.expires_at)),
         }));
         return Ok(exit::OK);
     }
@@ -139,7 +164,15 @@ pub async fn show(ctx: &Ctx, id: &str) -> Result<u8, CliError> {
             l.token,
             rfc3339(l.expires_at)
         )),
-        None => o.line("runner    none"),
+        None => match &gone {
+            Some(g) => o.line(format!(
+                "runner    owner gone since {} (was {}, lease token {}); `berth resume {id}` takes it over",
+                rfc3339(g.expires_at),
+                g.owner,
+                g.token
+            )),
+            None => o.line("runner    none"),
+        },
     }
     o.line(format!("logs      {} entries", last_seq.unwrap_or(0)));
     o.line("");

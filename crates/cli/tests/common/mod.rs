@@ -40,13 +40,19 @@ impl Done {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub store: String,
+    /// Extra environment of every invocation.
+    pub vars: Vec<(String, String)>,
 }
 
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let store = format!("sqlite:{}", dir.path().join("berth.db").display());
-        Env { dir, store }
+        Env {
+            dir,
+            store,
+            vars: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -62,6 +68,7 @@ impl Env {
             .env("NO_COLOR", "1")
             .env_remove("BERTH_LOG")
             .stdin(Stdio::null());
+        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
         c
     }
 

@@ -1,4 +1,5 @@
 use crate::error::Result;
+use crate::fence::Fence;
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -107,6 +108,10 @@ pub struct DecisionRequest {
 pub trait ApprovalStore: Send + Sync {
     /// Opens a gate; [`Conflict`](crate::Error::Conflict) if it exists.
     async fn create(&self, approval: Approval) -> Result<Approval>;
+    /// [`create`](ApprovalStore::create) made on behalf of the run's owner (the runner opening
+    /// a gate): applies only while `fence` is current, checked in the same transaction
+    /// ([`StaleFence`](crate::Error::StaleFence) and nothing written otherwise).
+    async fn create_fenced(&self, approval: Approval, fence: &Fence) -> Result<Approval>;
     /// Reads a gate.
     async fn get(&self, run: &str, approval_id: &str) -> Result<Option<Approval>>;
     /// Every gate of `run`, ordered by id.

@@ -1,4 +1,5 @@
 use crate::error::Result;
+use crate::fence::Fence;
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,10 @@ pub struct Artifact {
 pub trait ArtifactStore: Send + Sync {
     /// Creates or replaces the record of (run, name).
     async fn record(&self, artifact: Artifact) -> Result<()>;
+    /// [`record`](ArtifactStore::record) made on behalf of the run's owner: applies only
+    /// while `fence` is current, checked in the same transaction
+    /// ([`StaleFence`](crate::Error::StaleFence) and nothing written otherwise).
+    async fn record_fenced(&self, artifact: Artifact, fence: &Fence) -> Result<()>;
     /// Reads one artifact.
     async fn get(&self, run: &str, name: &str) -> Result<Option<Artifact>>;
     /// Every artifact of `run`, ordered by name.

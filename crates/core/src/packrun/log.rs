@@ -1,4 +1,5 @@
 use crate::error::Result;
+use crate::fence::Fence;
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,10 @@ pub trait LogStore: Send + Sync {
     /// used sequence is a [`Conflict`](crate::Error::Conflict) and nothing is written.
     /// Returns how many entries were new.
     async fn append(&self, entries: &[LogEntry]) -> Result<usize>;
+    /// [`append`](LogStore::append) made on behalf of the run's owner: applies only while
+    /// `fence` is current, checked in the same transaction
+    /// ([`StaleFence`](crate::Error::StaleFence) and nothing written otherwise).
+    async fn append_fenced(&self, entries: &[LogEntry], fence: &Fence) -> Result<usize>;
     /// Entries of `run` with sequence greater than `after`, ascending, at most `limit`.
     async fn read(&self, run: &str, after: Option<u64>, limit: usize) -> Result<Vec<LogEntry>>;
     /// The highest sequence stored for `run`.

@@ -1,4 +1,5 @@
 use crate::error::Result;
+use crate::fence::Fence;
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -177,6 +178,10 @@ pub trait RunStore: Send + Sync {
     async fn get(&self, id: &str) -> Result<Option<PackRun>>;
     /// Replaces a run if its `version` is still current; returns it with the new version.
     async fn update(&self, run: PackRun) -> Result<PackRun>;
+    /// [`update`](RunStore::update) made on behalf of the run's owner: applies only while
+    /// `fence` is current, checked in the same transaction
+    /// ([`StaleFence`](crate::Error::StaleFence) and nothing written otherwise).
+    async fn update_fenced(&self, run: PackRun, fence: &Fence) -> Result<PackRun>;
     /// Lists runs by `updated_at` descending (ties by id descending).
     async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>>;
     /// Stores `run` exactly as given, timestamps included, replacing any run with its id

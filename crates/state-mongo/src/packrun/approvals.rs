@@ -3,6 +3,7 @@
 //! this collection's fields open; ours mirror [`Approval`] in camelCase.
 
 use super::doc::{from_doc, to_doc};
+use super::fenced::{fail, write_fenced, Fail};
 use crate::errors::{ctx, is_duplicate_key};
 use crate::schema::Role;
 use crate::shared::{collect, Shared};
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use berth_core::limits::validate_key;
 use berth_core::packrun::generic::apply_decision;
 use berth_core::packrun::{validate_run_id, Approval, ApprovalStore, DecisionRequest};
-use berth_core::{Error, Result, Timestamp};
+use berth_core::{Error, Fence, Result, Timestamp};
 use mongodb::bson::{doc, Document};
 use tracing::Instrument;
 
@@ -80,6 +81,44 @@ impl MongoApprovals {
         }
     }
 
+    /// [`create_inner`](Self::create_inner) in a transaction that holds `fence`.
+    async fn create_fenced_inner(&self, mut approval: Approval, fence: &Fence) -> Result<Approval> {
+        if approval.requested_at == Timestamp::default() {
+            approval.requested_at = self.shared.clock.now();
+        }
+        approval.required_count = approval.required_count.max(1);
+        let document = encode(&approval, 1)?;
+        let approvals = self.shared.coll(Role::Approvals);
+        let names = self.shared.names.approvals.clone();
+        let id = approval.approval_id.clone();
+        write_fenced(
+            &self.shared,
+            fence,
+            Box::new(move |session| {
+                let (approvals, document, names, id) = (
+                    approvals.clone(),
+                    document.clone(),
+                    names.clone(),
+                    id.clone(),
+                );
+                Box::pin(async move {
+                    match approvals.insert_one(document).session(&mut *session).await {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_duplicate_key(&e) => Err(Fail::Error(Error::conflict(
+                            0,
+                            &names,
+                            &id,
+                            "approval exists",
+                        ))),
+                        Err(e) => Err(fail("create approval")(e)),
+                    }
+                })
+            }),
+        )
+        .await?;
+        Ok(approval)
+    }
+
     /// Replaces the gate as given, moving its version on so an in-flight decision retries.
     async fn restore_inner(&self, approval: Approval) -> Result<Approval> {
         let version = self
@@ -137,6 +176,16 @@ impl ApprovalStore for MongoApprovals {
         let span = tracing::debug_span!("mongo.approvals.create", run = %approval.run_id, approval = %approval.approval_id);
         self.shared
             .deadline("create approval", self.create_inner(approval))
+            .instrument(span)
+            .await
+    }
+
+    async fn create_fenced(&self, approval: Approval, fence: &Fence) -> Result<Approval> {
+        validate_run_id(&approval.run_id)?;
+        validate_key(&approval.approval_id)?;
+        let span = tracing::debug_span!("mongo.approvals.create_fenced", run = %approval.run_id, approval = %approval.approval_id, token = fence.token);
+        self.shared
+            .deadline("create approval", self.create_fenced_inner(approval, fence))
             .instrument(span)
             .await
     }

@@ -1,13 +1,14 @@
 //! [`ArtifactStore`] on `pack_artifacts`, one document per (runId, name).
 
 use super::doc::{from_doc, to_doc};
+use super::fenced::{fail, write_fenced, Fail};
 use crate::errors::{ctx, is_duplicate_key};
 use crate::schema::Role;
 use crate::shared::{collect, Shared};
 use async_trait::async_trait;
 use berth_core::limits::validate_key;
 use berth_core::packrun::{validate_run_id, Artifact, ArtifactStore};
-use berth_core::{Error, Result};
+use berth_core::{Error, Fence, Result};
 use mongodb::bson::{doc, Document};
 use tracing::Instrument;
 
@@ -52,6 +53,35 @@ impl MongoArtifacts {
             true,
         ))
     }
+
+    /// [`record_inner`](Self::record_inner) in a transaction that holds `fence` (a racing
+    /// first record of the same output aborts it, and the next round replaces the winner's).
+    async fn record_fenced_inner(&self, artifact: &Artifact, fence: &Fence) -> Result<()> {
+        let fields = to_doc(artifact, DATES, "artifact")?;
+        let filter = doc! {"runId": &artifact.run_id, "name": &artifact.name};
+        let artifacts = self.shared.coll(Role::Artifacts);
+        write_fenced(
+            &self.shared,
+            fence,
+            Box::new(move |session| {
+                let (artifacts, filter, fields) =
+                    (artifacts.clone(), filter.clone(), fields.clone());
+                Box::pin(async move {
+                    match artifacts
+                        .replace_one(filter, fields)
+                        .upsert(true)
+                        .session(&mut *session)
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_duplicate_key(&e) => Err(Fail::Transient),
+                        Err(e) => Err(fail("record artifact")(e)),
+                    }
+                })
+            }),
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -62,6 +92,19 @@ impl ArtifactStore for MongoArtifacts {
         let span = tracing::debug_span!("mongo.artifacts.record", run = %artifact.run_id, name = %artifact.name);
         self.shared
             .deadline("record artifact", self.record_inner(&artifact))
+            .instrument(span)
+            .await
+    }
+
+    async fn record_fenced(&self, artifact: Artifact, fence: &Fence) -> Result<()> {
+        validate_run_id(&artifact.run_id)?;
+        validate_key(&artifact.name)?;
+        let span = tracing::debug_span!("mongo.artifacts.record_fenced", run = %artifact.run_id, name = %artifact.name, token = fence.token);
+        self.shared
+            .deadline(
+                "record artifact",
+                self.record_fenced_inner(&artifact, fence),
+            )
             .instrument(span)
             .await
     }

@@ -1,12 +1,13 @@
 //! [`LogStore`] on `pack_run_logs`, idempotent through the unique `(runId, sequence)` index.
 
 use super::doc::{from_doc, to_doc};
+use super::fenced::{fail, write_fenced, Fail};
 use crate::errors::{ctx, is_duplicate_key, is_transient_transaction};
 use crate::schema::Role;
 use crate::shared::{collect, Shared};
 use async_trait::async_trait;
 use berth_core::packrun::{validate_run_id, LogEntry, LogStore};
-use berth_core::{Error, Result};
+use berth_core::{Error, Fence, Result};
 use mongodb::bson::{doc, Document};
 use std::collections::{BTreeMap, HashMap};
 use tracing::Instrument;
@@ -14,6 +15,8 @@ use tracing::Instrument;
 const DATES: &[&str] = &["timestamp"];
 /// Appends retried after racing a concurrent writer of the same sequences.
 const APPEND_ATTEMPTS: usize = 16;
+/// Marks a fenced append that raced a writer of the same sequences.
+const RACED: &str = "raced a concurrent append";
 
 fn decode(d: Document) -> Result<LogEntry> {
     from_doc(d, DATES, None, "log entry")
@@ -142,6 +145,51 @@ impl MongoLogs {
             true,
         ))
     }
+
+    /// [`append_inner`](Self::append_inner) in a transaction that holds `fence`; an append
+    /// of nothing new still checks the fence, so a stale owner hears that its claim is lost.
+    async fn append_fenced_inner(&self, entries: &[LogEntry], fence: &Fence) -> Result<usize> {
+        for _ in 0..APPEND_ATTEMPTS {
+            let fresh = self.plan(entries).await?;
+            let count = fresh.len();
+            let docs: Vec<Document> = fresh
+                .iter()
+                .map(|e| to_doc(*e, DATES, "log entry"))
+                .collect::<Result<_>>()?;
+            let logs = self.shared.coll(Role::Logs);
+            let done = write_fenced(
+                &self.shared,
+                fence,
+                Box::new(move |session| {
+                    let (logs, docs) = (logs.clone(), docs.clone());
+                    Box::pin(async move {
+                        if docs.is_empty() {
+                            return Ok(());
+                        }
+                        match logs.insert_many(docs).session(&mut *session).await {
+                            Ok(_) => Ok(()),
+                            // A concurrent writer took some of these sequences (the server
+                            // aborted the transaction): plan again.
+                            Err(e) if is_duplicate_key(&e) => {
+                                Err(Fail::Error(Error::conflict(0, "", "", RACED)))
+                            }
+                            Err(e) => Err(fail("append log entries")(e)),
+                        }
+                    })
+                }),
+            )
+            .await;
+            match done {
+                Ok(()) => return Ok(count),
+                Err(Error::Conflict { reason, .. }) if reason == RACED => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::backend_msg(
+            "log append kept racing concurrent writers",
+            true,
+        ))
+    }
 }
 
 #[async_trait]
@@ -157,6 +205,22 @@ impl LogStore for MongoLogs {
         let span = tracing::debug_span!("mongo.logs.append", entries = entries.len());
         self.shared
             .deadline("append logs", self.append_inner(entries))
+            .instrument(span)
+            .await
+    }
+
+    async fn append_fenced(&self, entries: &[LogEntry], fence: &Fence) -> Result<usize> {
+        for e in entries {
+            validate_run_id(&e.run_id)?;
+            crate::bson_json::to_i64(e.sequence, "sequence")?;
+        }
+        let span = tracing::debug_span!(
+            "mongo.logs.append_fenced",
+            entries = entries.len(),
+            token = fence.token
+        );
+        self.shared
+            .deadline("append logs", self.append_fenced_inner(entries, fence))
             .instrument(span)
             .await
     }

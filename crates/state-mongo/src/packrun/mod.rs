@@ -3,6 +3,7 @@
 mod approvals;
 mod artifacts;
 mod doc;
+mod fenced;
 mod logs;
 mod runs;
 

@@ -1,6 +1,7 @@
 //! [`RunStore`] on `pack_runs`: `_id` = run id, `version` for compare-and-set updates.
 
 use super::doc::{from_doc, to_doc};
+use super::fenced::{fail, write_fenced, Fail};
 use crate::errors::{ctx, is_duplicate_key};
 use crate::schema::Role;
 use crate::shared::{collect, Shared};
@@ -8,7 +9,7 @@ use async_trait::async_trait;
 use berth_core::packrun::{
     validate_run_id, validate_tenant_id as validate_tenant, PackRun, RunQuery, RunStore,
 };
-use berth_core::{Error, Result};
+use berth_core::{Error, Fence, Result};
 use mongodb::bson::{doc, Document};
 use mongodb::options::ReturnDocument;
 use tracing::Instrument;
@@ -99,6 +100,68 @@ impl MongoRuns {
                 )),
             },
         }
+    }
+
+    /// [`update_inner`](Self::update_inner) in a transaction that holds `fence`.
+    async fn update_fenced_inner(&self, mut run: PackRun, fence: &Fence) -> Result<PackRun> {
+        let expected = run.version;
+        run.updated_at = self.shared.clock.now();
+        run.version = expected + 1;
+        let mut set = encode(&run)?;
+        set.remove("_id");
+        set.remove("createdAt");
+        let mut update = doc! {"$set": set};
+        if run.tenant_id.is_none() {
+            update.insert("$unset", doc! {"tenantId": ""});
+        }
+        let filter =
+            doc! {"_id": &run.id, "version": crate::bson_json::to_i64(expected, "version")?};
+        let runs = self.shared.coll(Role::Runs);
+        let names = self.shared.names.runs.clone();
+        let id = run.id.clone();
+        write_fenced(
+            &self.shared,
+            fence,
+            Box::new(move |session| {
+                let (runs, filter, update, names, id) = (
+                    runs.clone(),
+                    filter.clone(),
+                    update.clone(),
+                    names.clone(),
+                    id.clone(),
+                );
+                Box::pin(async move {
+                    let updated = runs
+                        .find_one_and_update(filter, update)
+                        .return_document(ReturnDocument::After)
+                        .session(&mut *session)
+                        .await
+                        .map_err(fail("update run"))?;
+                    if let Some(d) = updated {
+                        return Ok(decode(d)?);
+                    }
+                    let current = runs
+                        .find_one(doc! {"_id": &id})
+                        .projection(doc! {"version": 1})
+                        .session(&mut *session)
+                        .await
+                        .map_err(fail("read run"))?;
+                    Err(Fail::Error(match current {
+                        None => Error::NotFound(format!("pack run {id}")),
+                        Some(current) => Error::conflict(
+                            0,
+                            &names,
+                            &id,
+                            format!(
+                                "expected version {expected}, found {}",
+                                crate::errors::number(&current, "version").unwrap_or(0)
+                            ),
+                        ),
+                    }))
+                })
+            }),
+        )
+        .await
     }
 
     /// Replaces the run as given; the version moves on from the stored one so compare-and-set
@@ -207,6 +270,16 @@ impl RunStore for MongoRuns {
         let span = tracing::debug_span!("mongo.runs.update", run = %run.id, version = run.version);
         self.shared
             .deadline("update run", self.update_inner(run))
+            .instrument(span)
+            .await
+    }
+
+    async fn update_fenced(&self, run: PackRun, fence: &Fence) -> Result<PackRun> {
+        validate_run_id(&run.id)?;
+        validate_tenant(&run.tenant_id)?;
+        let span = tracing::debug_span!("mongo.runs.update_fenced", run = %run.id, version = run.version, token = fence.token);
+        self.shared
+            .deadline("update run", self.update_fenced_inner(run, fence))
             .instrument(span)
             .await
     }

@@ -1,7 +1,7 @@
 //! [`ApprovalStore`] over `pack_run_approvals`; a decision is one writer request, so two
 //! deciders are serialised and judged by berth-core's `apply_decision`.
 
-use super::check_size;
+use super::{check_fence, check_size};
 use crate::db::Db;
 use crate::sql_error::SqlResult;
 use crate::values::{decode_doc, enum_text, json_text, text_of};
@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use berth_core::limits::validate_key;
 use berth_core::packrun::generic::apply_decision;
 use berth_core::packrun::{validate_run_id, Approval, ApprovalStore, DecisionRequest};
-use berth_core::{Error, Result, Timestamp};
+use berth_core::{Error, Fence, Result, Timestamp};
 use rusqlite::{params, Connection};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -66,43 +66,13 @@ impl ApprovalStore for SqliteApprovals {
             .await
     }
 
-    async fn create(&self, mut approval: Approval) -> Result<Approval> {
-        validate_run_id(&approval.run_id)?;
-        validate_key(&approval.approval_id)?;
-        let clock = self.db.clock.clone();
-        let span = tracing::debug_span!("sqlite.approvals.create", run = %approval.run_id, approval = %approval.approval_id);
-        self.db
-            .writer
-            .run(move |conn| {
-                if approval.requested_at == Timestamp::default() {
-                    approval.requested_at = clock.now();
-                }
-                approval.required_count = approval.required_count.max(1);
-                let doc = json_text(&check_size(&approval)?)?;
-                let status = enum_text("approval status", &approval.status)?;
-                let inserted = conn
-                    .prepare_cached(
-                        "INSERT INTO pack_run_approvals (run_id, approval_id, status, doc) \
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, approval_id) DO NOTHING",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![approval.run_id, approval.approval_id, status, doc])
-                    })
-                    .sql()?;
-                if inserted == 0 {
-                    return Err(Error::conflict(
-                        0,
-                        &collection(&approval.run_id),
-                        &approval.approval_id,
-                        "approval exists",
-                    ));
-                }
-                Ok(approval)
-            })
-            .instrument(span)
-            .await
+    async fn create(&self, approval: Approval) -> Result<Approval> {
+        self.create_with(approval, None).await
     }
 
+    async fn create_fenced(&self, approval: Approval, fence: &Fence) -> Result<Approval> {
+        self.create_with(approval, Some(fence.clone())).await
+    }
     async fn get(&self, run: &str, approval_id: &str) -> Result<Option<Approval>> {
         validate_run_id(run)?;
         validate_key(approval_id)?;
@@ -164,6 +134,46 @@ impl ApprovalStore for SqliteApprovals {
                 )
                 .and_then(|mut s| s.execute(params![run, approval_id, status, doc]))
                 .sql()?;
+                Ok(approval)
+            })
+            .instrument(span)
+            .await
+    }
+}
+
+impl SqliteApprovals {
+    async fn create_with(&self, mut approval: Approval, fence: Option<Fence>) -> Result<Approval> {
+        validate_run_id(&approval.run_id)?;
+        validate_key(&approval.approval_id)?;
+        let clock = self.db.clock.clone();
+        let span = tracing::debug_span!("sqlite.approvals.create", run = %approval.run_id, approval = %approval.approval_id);
+        self.db
+            .writer
+            .run(move |conn| {
+                check_fence(conn, fence.as_ref(), clock.now())?;
+                if approval.requested_at == Timestamp::default() {
+                    approval.requested_at = clock.now();
+                }
+                approval.required_count = approval.required_count.max(1);
+                let doc = json_text(&check_size(&approval)?)?;
+                let status = enum_text("approval status", &approval.status)?;
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO pack_run_approvals (run_id, approval_id, status, doc) \
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, approval_id) DO NOTHING",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![approval.run_id, approval.approval_id, status, doc])
+                    })
+                    .sql()?;
+                if inserted == 0 {
+                    return Err(Error::conflict(
+                        0,
+                        &collection(&approval.run_id),
+                        &approval.approval_id,
+                        "approval exists",
+                    ));
+                }
                 Ok(approval)
             })
             .instrument(span)

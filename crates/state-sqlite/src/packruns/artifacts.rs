@@ -1,13 +1,13 @@
 //! [`ArtifactStore`] over `pack_artifacts`, unique on (run, name).
 
-use super::check_size;
+use super::{check_fence, check_size};
 use crate::db::Db;
 use crate::sql_error::SqlResult;
 use crate::values::{enum_from_text, enum_text, text_of, timestamp};
 use async_trait::async_trait;
 use berth_core::limits::validate_key;
 use berth_core::packrun::{validate_run_id, Artifact, ArtifactStore};
-use berth_core::Result;
+use berth_core::{Fence, Result};
 use rusqlite::{params, Row};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -42,38 +42,12 @@ fn artifact_row(row: &Row<'_>) -> Result<Artifact> {
 #[async_trait]
 impl ArtifactStore for SqliteArtifacts {
     async fn record(&self, artifact: Artifact) -> Result<()> {
-        validate_run_id(&artifact.run_id)?;
-        validate_key(&artifact.name)?;
-        check_size(&artifact)?;
-        let status = enum_text("artifact status", &artifact.status)?;
-        let span = tracing::debug_span!("sqlite.artifacts.record", run = %artifact.run_id, name = %artifact.name);
-        self.db
-            .writer
-            .run(move |conn| {
-                let a = &artifact;
-                let sql = format!(
-                    "INSERT OR REPLACE INTO pack_artifacts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                );
-                conn.prepare_cached(&sql)
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            a.run_id,
-                            a.name,
-                            a.kind,
-                            a.source_path,
-                            a.stored_path,
-                            status,
-                            a.notes,
-                            a.captured_at.millis()
-                        ])
-                    })
-                    .sql()
-                    .map(|_| ())
-            })
-            .instrument(span)
-            .await
+        self.record_with(artifact, None).await
     }
 
+    async fn record_fenced(&self, artifact: Artifact, fence: &Fence) -> Result<()> {
+        self.record_with(artifact, Some(fence.clone())).await
+    }
     async fn get(&self, run: &str, name: &str) -> Result<Option<Artifact>> {
         validate_run_id(run)?;
         validate_key(name)?;
@@ -106,5 +80,42 @@ impl ArtifactStore for SqliteArtifacts {
                 Ok(out)
             })
         })
+    }
+}
+
+impl SqliteArtifacts {
+    async fn record_with(&self, artifact: Artifact, fence: Option<Fence>) -> Result<()> {
+        validate_run_id(&artifact.run_id)?;
+        validate_key(&artifact.name)?;
+        check_size(&artifact)?;
+        let status = enum_text("artifact status", &artifact.status)?;
+        let span = tracing::debug_span!("sqlite.artifacts.record", run = %artifact.run_id, name = %artifact.name);
+        let clock = self.db.clock.clone();
+        self.db
+            .writer
+            .run(move |conn| {
+                check_fence(conn, fence.as_ref(), clock.now())?;
+                let a = &artifact;
+                let sql = format!(
+                    "INSERT OR REPLACE INTO pack_artifacts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                );
+                conn.prepare_cached(&sql)
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            a.run_id,
+                            a.name,
+                            a.kind,
+                            a.source_path,
+                            a.stored_path,
+                            status,
+                            a.notes,
+                            a.captured_at.millis()
+                        ])
+                    })
+                    .sql()
+                    .map(|_| ())
+            })
+            .instrument(span)
+            .await
     }
 }

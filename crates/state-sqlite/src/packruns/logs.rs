@@ -1,6 +1,6 @@
 //! [`LogStore`] over `pack_run_logs`, keyed by (run, sequence).
 
-use super::check_size;
+use super::{check_fence, check_size};
 use crate::db::Db;
 use crate::sql_error::SqlResult;
 use crate::values::{
@@ -8,7 +8,7 @@ use crate::values::{
 };
 use async_trait::async_trait;
 use berth_core::packrun::{validate_run_id, LogEntry, LogStore};
-use berth_core::{Error, Result};
+use berth_core::{Error, Fence, Result};
 use rusqlite::{params, Connection, Row};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -132,31 +132,12 @@ fn insert(conn: &Connection, e: &LogEntry) -> Result<()> {
 #[async_trait]
 impl LogStore for SqliteLogs {
     async fn append(&self, entries: &[LogEntry]) -> Result<usize> {
-        for e in entries {
-            validate_run_id(&e.run_id)?;
-        }
-        if entries.is_empty() {
-            return Ok(0);
-        }
-        let entries = entries.to_vec();
-        let span = tracing::debug_span!("sqlite.logs.append", entries = entries.len());
-        self.db
-            .writer
-            .run(move |conn| {
-                let fresh = plan(conn, &entries)?;
-                // Like a batch, every value is checked before anything is written.
-                for e in &fresh {
-                    check_size(e)?;
-                }
-                for e in &fresh {
-                    insert(conn, e)?;
-                }
-                Ok(fresh.len())
-            })
-            .instrument(span)
-            .await
+        self.append_with(entries, None).await
     }
 
+    async fn append_fenced(&self, entries: &[LogEntry], fence: &Fence) -> Result<usize> {
+        self.append_with(entries, Some(fence.clone())).await
+    }
     async fn read(&self, run: &str, after: Option<u64>, limit: usize) -> Result<Vec<LogEntry>> {
         validate_run_id(run)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -194,5 +175,35 @@ impl LogStore for SqliteLogs {
                 Ok(last.map(from_ordered_u64))
             })
         })
+    }
+}
+
+impl SqliteLogs {
+    async fn append_with(&self, entries: &[LogEntry], fence: Option<Fence>) -> Result<usize> {
+        for e in entries {
+            validate_run_id(&e.run_id)?;
+        }
+        if entries.is_empty() && fence.is_none() {
+            return Ok(0);
+        }
+        let clock = self.db.clock.clone();
+        let entries = entries.to_vec();
+        let span = tracing::debug_span!("sqlite.logs.append", entries = entries.len());
+        self.db
+            .writer
+            .run(move |conn| {
+                check_fence(conn, fence.as_ref(), clock.now())?;
+                let fresh = plan(conn, &entries)?;
+                // Like a batch, every value is checked before anything is written.
+                for e in &fresh {
+                    check_size(e)?;
+                }
+                for e in &fresh {
+                    insert(conn, e)?;
+                }
+                Ok(fresh.len())
+            })
+            .instrument(span)
+            .await
     }
 }

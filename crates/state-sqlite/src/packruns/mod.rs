@@ -13,8 +13,18 @@ pub use artifacts::SqliteArtifacts;
 pub use logs::SqliteLogs;
 pub use runs::SqliteRuns;
 
-use berth_core::{limits, Result};
+use berth_core::{limits, Fence, Result, Timestamp};
+use rusqlite::Connection;
 use serde::Serialize;
+
+/// Refuses the write of an owner whose `fence` is no longer current; runs first in the same
+/// transaction as the write it guards.
+fn check_fence(conn: &Connection, fence: Option<&Fence>, now: Timestamp) -> Result<()> {
+    match fence {
+        Some(f) if !crate::commit::fence_holds(conn, &f.shard, f.token, now)? => Err(f.stale()),
+        _ => Ok(()),
+    }
+}
 
 /// Refuses a document larger than a record value may be, as the generic stores do.
 fn check_size<T: Serialize>(doc: &T) -> Result<serde_json::Value> {

@@ -1,12 +1,12 @@
 //! [`RunStore`] over `pack_runs`, listed through its `updated_at` and tenant indexes.
 
-use super::{check_size, validate_tenant};
+use super::{check_fence, check_size, validate_tenant};
 use crate::db::Db;
 use crate::sql_error::SqlResult;
 use crate::values::{decode_doc, enum_text, json_text, text_of, timestamp, to_i64, to_u64};
 use async_trait::async_trait;
 use berth_core::packrun::{validate_run_id, PackRun, RunQuery, RunStore};
-use berth_core::{Error, Result};
+use berth_core::{Error, Fence, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -89,7 +89,59 @@ impl RunStore for SqliteRuns {
         span.in_scope(|| self.db.readers.read(|conn| read_run(conn, id)))
     }
 
-    async fn update(&self, mut run: PackRun) -> Result<PackRun> {
+    async fn update(&self, run: PackRun) -> Result<PackRun> {
+        self.update_with(run, None).await
+    }
+
+    async fn update_fenced(&self, run: PackRun, fence: &Fence) -> Result<PackRun> {
+        self.update_with(run, Some(fence.clone())).await
+    }
+
+    async fn restore(&self, run: PackRun) -> Result<PackRun> {
+        self.restore_inner(run).await
+    }
+
+    async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
+        validate_tenant(&query.tenant)?;
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let tenant = if query.tenant.is_some() {
+            "tenant_id = ?1"
+        } else {
+            "?1 IS NULL"
+        };
+        let cursor = if query.after.is_some() {
+            " AND (updated_at, id) < (?2, ?3)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT doc, version FROM pack_runs WHERE {tenant}{cursor} \
+             ORDER BY updated_at DESC, id DESC LIMIT ?4"
+        );
+        let (after_at, after_id) = match &query.after {
+            Some(c) => (Some(c.updated_at.millis()), Some(c.id.as_str())),
+            None => (None, None),
+        };
+        let span =
+            tracing::trace_span!("sqlite.runs.list", tenant = ?query.tenant, limit = query.limit);
+        span.in_scope(|| {
+            self.db.readers.read(|conn| {
+                let mut stmt = conn.prepare_cached(&sql).sql()?;
+                let mut rows = stmt
+                    .query(params![query.tenant, after_at, after_id, limit])
+                    .sql()?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().sql()? {
+                    out.push(run_row(row)?);
+                }
+                Ok(out)
+            })
+        })
+    }
+}
+
+impl SqliteRuns {
+    async fn update_with(&self, mut run: PackRun, fence: Option<Fence>) -> Result<PackRun> {
         validate_run_id(&run.id)?;
         validate_tenant(&run.tenant_id)?;
         let clock = self.db.clock.clone();
@@ -97,6 +149,7 @@ impl RunStore for SqliteRuns {
         self.db
             .writer
             .run(move |conn| {
+                check_fence(conn, fence.as_ref(), clock.now())?;
                 let current: Option<(i64, i64)> = conn
                     .prepare_cached("SELECT version, created_at FROM pack_runs WHERE id = ?1")
                     .and_then(|mut s| {
@@ -142,7 +195,7 @@ impl RunStore for SqliteRuns {
             .await
     }
 
-    async fn restore(&self, mut run: PackRun) -> Result<PackRun> {
+    async fn restore_inner(&self, mut run: PackRun) -> Result<PackRun> {
         validate_run_id(&run.id)?;
         validate_tenant(&run.tenant_id)?;
         let span = tracing::debug_span!("sqlite.runs.restore", run = %run.id);
@@ -181,43 +234,5 @@ impl RunStore for SqliteRuns {
             })
             .instrument(span)
             .await
-    }
-
-    async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
-        validate_tenant(&query.tenant)?;
-        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let tenant = if query.tenant.is_some() {
-            "tenant_id = ?1"
-        } else {
-            "?1 IS NULL"
-        };
-        let cursor = if query.after.is_some() {
-            " AND (updated_at, id) < (?2, ?3)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT doc, version FROM pack_runs WHERE {tenant}{cursor} \
-             ORDER BY updated_at DESC, id DESC LIMIT ?4"
-        );
-        let (after_at, after_id) = match &query.after {
-            Some(c) => (Some(c.updated_at.millis()), Some(c.id.as_str())),
-            None => (None, None),
-        };
-        let span =
-            tracing::trace_span!("sqlite.runs.list", tenant = ?query.tenant, limit = query.limit);
-        span.in_scope(|| {
-            self.db.readers.read(|conn| {
-                let mut stmt = conn.prepare_cached(&sql).sql()?;
-                let mut rows = stmt
-                    .query(params![query.tenant, after_at, after_id, limit])
-                    .sql()?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next().sql()? {
-                    out.push(run_row(row)?);
-                }
-                Ok(out)
-            })
-        })
     }
 }

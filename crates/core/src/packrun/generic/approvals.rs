@@ -7,7 +7,7 @@ use crate::packrun::{
 };
 use crate::record::Scan;
 use crate::time::{SharedClock, Timestamp};
-use crate::{Batch, Precondition, RecordStore};
+use crate::{Batch, Fence, Precondition, RecordStore};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -80,11 +80,8 @@ impl GenericApprovals {
     pub fn new(records: Arc<dyn RecordStore>, clock: SharedClock) -> Self {
         GenericApprovals { records, clock }
     }
-}
 
-#[async_trait]
-impl ApprovalStore for GenericApprovals {
-    async fn create(&self, mut approval: Approval) -> Result<Approval> {
+    async fn create_with(&self, mut approval: Approval, fence: Option<&Fence>) -> Result<Approval> {
         validate_run_id(&approval.run_id)?;
         validate_key(&approval.approval_id)?;
         if approval.requested_at == Timestamp::default() {
@@ -93,6 +90,9 @@ impl ApprovalStore for GenericApprovals {
         approval.required_count = approval.required_count.max(1);
         let coll = collection(&approval.run_id);
         let mut batch = Batch::new();
+        if let Some(f) = fence {
+            batch.fence(f);
+        }
         batch
             .put(&coll, &approval.approval_id, to_json(&approval)?)
             .when(Precondition::Absent);
@@ -106,6 +106,17 @@ impl ApprovalStore for GenericApprovals {
             )),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[async_trait]
+impl ApprovalStore for GenericApprovals {
+    async fn create(&self, approval: Approval) -> Result<Approval> {
+        self.create_with(approval, None).await
+    }
+
+    async fn create_fenced(&self, approval: Approval, fence: &Fence) -> Result<Approval> {
+        self.create_with(approval, Some(fence)).await
     }
 
     async fn get(&self, run: &str, approval_id: &str) -> Result<Option<Approval>> {

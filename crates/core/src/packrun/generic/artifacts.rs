@@ -3,7 +3,7 @@ use crate::error::Result;
 use crate::limits::validate_key;
 use crate::packrun::{validate_run_id, Artifact, ArtifactStore};
 use crate::record::Scan;
-use crate::{Batch, RecordStore};
+use crate::{Batch, Fence, RecordStore};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -26,15 +26,11 @@ impl GenericArtifacts {
 #[async_trait]
 impl ArtifactStore for GenericArtifacts {
     async fn record(&self, artifact: Artifact) -> Result<()> {
-        validate_run_id(&artifact.run_id)?;
-        validate_key(&artifact.name)?;
-        let mut batch = Batch::new();
-        batch.put(
-            &collection(&artifact.run_id),
-            &artifact.name,
-            to_json(&artifact)?,
-        );
-        self.records.commit(batch).await.map(|_| ())
+        self.record_with(artifact, None).await
+    }
+
+    async fn record_fenced(&self, artifact: Artifact, fence: &Fence) -> Result<()> {
+        self.record_with(artifact, Some(fence)).await
     }
 
     async fn get(&self, run: &str, name: &str) -> Result<Option<Artifact>> {
@@ -54,5 +50,22 @@ impl ArtifactStore for GenericArtifacts {
             .into_iter()
             .map(|r| from_json(r.value, "artifact"))
             .collect()
+    }
+}
+
+impl GenericArtifacts {
+    async fn record_with(&self, artifact: Artifact, fence: Option<&Fence>) -> Result<()> {
+        validate_run_id(&artifact.run_id)?;
+        validate_key(&artifact.name)?;
+        let mut batch = Batch::new();
+        if let Some(f) = fence {
+            batch.fence(f);
+        }
+        batch.put(
+            &collection(&artifact.run_id),
+            &artifact.name,
+            to_json(&artifact)?,
+        );
+        self.records.commit(batch).await.map(|_| ())
     }
 }

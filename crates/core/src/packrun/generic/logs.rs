@@ -2,7 +2,7 @@ use crate::codec::{from_json, to_json};
 use crate::error::{Error, Result};
 use crate::packrun::{validate_run_id, LogEntry, LogStore};
 use crate::record::Scan;
-use crate::{Batch, Precondition, RecordStore};
+use crate::{Batch, Fence, Precondition, RecordStore};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,12 +27,15 @@ impl GenericLogs {
     }
 
     /// Builds the batch of entries not stored yet; errors on a different entry under a used sequence.
-    async fn plan(&self, entries: &[LogEntry]) -> Result<(Batch, usize)> {
+    async fn plan(&self, entries: &[LogEntry], fence: Option<&Fence>) -> Result<(Batch, usize)> {
         let mut by_run: BTreeMap<&str, Vec<(usize, &LogEntry)>> = BTreeMap::new();
         for (i, e) in entries.iter().enumerate() {
             by_run.entry(e.run_id.as_str()).or_default().push((i, e));
         }
         let mut batch = Batch::new();
+        if let Some(f) = fence {
+            batch.fence(f);
+        }
         let mut fresh = 0;
         for (run, group) in by_run {
             let coll = collection(run);
@@ -75,11 +78,8 @@ impl GenericLogs {
         }
         Ok((batch, fresh))
     }
-}
 
-#[async_trait]
-impl LogStore for GenericLogs {
-    async fn append(&self, entries: &[LogEntry]) -> Result<usize> {
+    async fn append_with(&self, entries: &[LogEntry], fence: Option<&Fence>) -> Result<usize> {
         for e in entries {
             validate_run_id(&e.run_id)?;
         }
@@ -87,7 +87,8 @@ impl LogStore for GenericLogs {
         // then sees its entries and tells equal from different.
         let mut attempt = 0;
         loop {
-            let (batch, fresh) = self.plan(entries).await?;
+            let (batch, fresh) = self.plan(entries, fence).await?;
+            // A fenced append of nothing new still checks the fence: a stale owner hears it.
             if batch.is_empty() {
                 return Ok(0);
             }
@@ -97,6 +98,17 @@ impl LogStore for GenericLogs {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[async_trait]
+impl LogStore for GenericLogs {
+    async fn append(&self, entries: &[LogEntry]) -> Result<usize> {
+        self.append_with(entries, None).await
+    }
+
+    async fn append_fenced(&self, entries: &[LogEntry], fence: &Fence) -> Result<usize> {
+        self.append_with(entries, Some(fence)).await
     }
 
     async fn read(&self, run: &str, after: Option<u64>, limit: usize) -> Result<Vec<LogEntry>> {
