@@ -2,6 +2,8 @@
 //! artifacts directory, and the real `berth` binary run in it.
 #![allow(dead_code)]
 
+pub mod serve;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
