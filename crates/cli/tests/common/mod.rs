@@ -2,6 +2,7 @@
 //! artifacts directory, and the real `berth` binary run in it.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod serve;
 
 use serde_json::Value;

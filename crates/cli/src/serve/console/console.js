@@ -32,7 +32,9 @@ async function api(path, options) {
 
 function el(tag, props, ...children) {
   const e = document.createElement(tag);
-  Object.assign(e, props || {});
+  const { dataset, ...rest } = props || {};
+  Object.assign(e, rest);
+  Object.assign(e.dataset, dataset || {});
   for (const c of children) e.append(c === null || c === undefined ? "" : c);
   return e;
 }
@@ -98,7 +100,9 @@ async function loadRuns(append) {
 async function runsView() {
   show("runs-view");
   const tick = async () => {
-    try { await loadRuns(false); } catch (e) { if (e.status !== 401) $("#runs-empty").textContent = e.message; }
+    try { await loadRuns(false); } catch (e) {
+      if (e.status !== 401) { $("#runs-empty").hidden = false; $("#runs-empty").textContent = e.message; }
+    }
     timer = setTimeout(tick, 2000);
   };
   await tick();
