@@ -70,19 +70,29 @@ fn main() {
     let store = rt.block_on(berth::open(&url)).expect("open store");
     rt.block_on(async {
         for r in 0..RUNS {
-            let mut run = PackRun::new(format!("load-{r:02}"), "h", serde_json::json!({"name": "load"}));
+            let mut run = PackRun::new(
+                format!("load-{r:02}"),
+                "h",
+                serde_json::json!({"name": "load"}),
+            );
             run.status = RunStatus::Running;
             store.runs().create(run).await.expect("create run");
         }
         // Enough history that a list page is a full page.
         for r in 0..200 {
-            let run = PackRun::new(format!("done-{r:03}"), "h", serde_json::json!({"name": "old"}));
+            let run = PackRun::new(
+                format!("done-{r:03}"),
+                "h",
+                serde_json::json!({"name": "old"}),
+            );
             store.runs().create(run).await.expect("create run");
         }
     });
 
     let token = Command::new(&bin)
-        .args(["--store", &url, "--json", "token", "create", "--name", "load", "--role", "viewer"])
+        .args([
+            "--store", &url, "--json", "token", "create", "--name", "load", "--role", "viewer",
+        ])
         .output()
         .expect("berth token create");
     let token: serde_json::Value = serde_json::from_slice(&token.stdout).expect("token json");

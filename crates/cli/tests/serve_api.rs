@@ -705,3 +705,34 @@ fn serve_binds_to_loopback_by_default() {
     assert_eq!(busy.code, 6, "{}", busy.stderr);
     assert!(busy.stderr.contains("cannot listen"), "{}", busy.stderr);
 }
+
+#[test]
+fn two_instances_on_one_store_see_the_same_run_live() {
+    let f = paused(GATED_PLAN);
+    let other = f.env.serve(&[]);
+    // Follow on one instance, approve on the other: the other executes the run, the first
+    // streams its lines as they are stored.
+    let events = follow(&f.server, "/api/v1/runs/r1/logs/stream", &f.viewer);
+    let r = other.post(
+        "/api/v1/runs/r1/approvals/ship/approve",
+        &f.approver,
+        r#"{"comment": "from the other instance"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["resumed"], true);
+    let mut messages = Vec::new();
+    loop {
+        let (name, data) = events.recv_timeout(common::LIMIT).unwrap();
+        if name == "end" {
+            break;
+        }
+        let e: Value = serde_json::from_str(&data).unwrap();
+        messages.push(e["message"].as_str().unwrap_or("").to_owned());
+    }
+    assert!(messages.iter().any(|m| m == "alpha"), "{messages:?}");
+    assert!(messages.iter().any(|m| m == "beta"), "{messages:?}");
+    for s in [&f.server, &other] {
+        let listed = s.get("/api/v1/runs?status=succeeded", &f.viewer).json();
+        assert_eq!(listed["runs"][0]["id"], "r1");
+    }
+}
