@@ -2,6 +2,7 @@
 
 use crate::serve::auth::Auth;
 use crate::serve::error::ApiError;
+use crate::serve::runs::get_run;
 use crate::serve::tokens::Role;
 use crate::serve::AppState;
 use axum::body::Body;
@@ -12,14 +13,6 @@ use axum::Json;
 use berth::packrun::{Artifact, ArtifactStatus};
 use serde_json::{json, Value};
 
-async fn check_run(state: &AppState, id: &str) -> Result<(), ApiError> {
-    berth::packrun::validate_run_id(id)?;
-    match state.store.runs().get(id).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found(format!("run {id} not found"))),
-    }
-}
-
 /// `GET /runs/{id}/artifacts`.
 pub async fn list(
     State(state): State<AppState>,
@@ -27,7 +20,7 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     auth.require(Role::Viewer)?;
-    check_run(&state, &id).await?;
+    get_run(&state, &id).await?;
     let artifacts = state.store.artifacts().list(&id).await?;
     Ok(Json(json!({ "artifacts": artifacts })))
 }
@@ -65,7 +58,7 @@ pub async fn download(
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    check_run(&state, &id).await?;
+    get_run(&state, &id).await?;
     let artifact = state
         .store
         .artifacts()

@@ -5,7 +5,6 @@
 //! store, not an in-process event, is what lets several `serve` instances and runners on one
 //! shared store (MongoDB) see the same runs live.
 
-use berth::packrun::RunStatus;
 use berth::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -101,12 +100,8 @@ async fn poll(
             (Ok(status), Ok(last)) => {
                 let tip = Tip {
                     last,
-                    ended: matches!(
-                        status,
-                        None | Some(
-                            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
-                        )
-                    ),
+                    // A deleted run ends its follows too.
+                    ended: status.map_or(true, crate::serve::runs::ended),
                     polled: true,
                 };
                 tx.send_if_modified(|t| {

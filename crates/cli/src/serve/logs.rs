@@ -3,6 +3,7 @@
 use crate::serve::auth::Auth;
 use crate::serve::error::{rejection, ApiError};
 use crate::serve::follow::Tip;
+use crate::serve::runs::{ended, get_run};
 use crate::serve::tokens::Role;
 use crate::serve::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -10,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
-use berth::packrun::{LogEntry, RunStatus};
+use berth::packrun::LogEntry;
 use berth::Store;
 use futures::Stream;
 use serde::Deserialize;
@@ -34,24 +35,6 @@ pub struct LogQuery {
     limit: Option<usize>,
 }
 
-async fn check_run(state: &AppState, id: &str) -> Result<RunStatus, ApiError> {
-    berth::packrun::validate_run_id(id)?;
-    Ok(state
-        .store
-        .runs()
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("run {id} not found")))?
-        .status)
-}
-
-fn ended(s: RunStatus) -> bool {
-    matches!(
-        s,
-        RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
-    )
-}
-
 /// `GET /runs/{id}/logs?after=&limit=`: `{entries, next, ended}`; pass `next` as `after`.
 pub async fn read(
     State(state): State<AppState>,
@@ -65,7 +48,7 @@ pub async fn read(
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::invalid(format!("limit must be 1–{MAX_LIMIT}")));
     }
-    let status = check_run(&state, &id).await?;
+    let status = get_run(&state, &id).await?.status;
     let entries = state.store.logs().read(&id, q.after, limit).await?;
     let next = entries.last().map(|e| e.sequence).or(q.after);
     Ok(Json(json!({
@@ -153,7 +136,7 @@ pub async fn stream(
         ),
         None => None,
     };
-    check_run(&state, &id).await?;
+    get_run(&state, &id).await?;
     let follower = Follower {
         store: state.store.clone(),
         rx: state.follows.watch(&id),

@@ -149,7 +149,8 @@ pub async fn list(
     Ok(Json(json!({ "runs": runs, "nextCursor": next })))
 }
 
-async fn get_run(state: &AppState, id: &str) -> Result<PackRun, ApiError> {
+/// Reads run `id` (checked first), or a 404.
+pub async fn get_run(state: &AppState, id: &str) -> Result<PackRun, ApiError> {
     berth::packrun::validate_run_id(id)?;
     state
         .store
@@ -225,7 +226,8 @@ pub async fn resume(
     ))
 }
 
-fn ended(s: RunStatus) -> bool {
+/// Whether a run with status `s` has ended.
+pub fn ended(s: RunStatus) -> bool {
     matches!(
         s,
         RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
