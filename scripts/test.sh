@@ -35,6 +35,12 @@ elif [ -n "${BERTH_TEST_MONGODB_URI:-}" ]; then
   echo "using the MongoDB server given in BERTH_TEST_MONGODB_URI"
 fi
 
+# The console's browser test drives Debian's headless Chromium.
+if [ ! -x /usr/bin/chromium ] && [ -z "${BERTH_CHROMIUM:-}" ]; then
+  step "installing chromium (browser test of berth serve)"
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
+
 step "cargo test --workspace --all-features"
 cargo test --workspace --all-features
 

@@ -155,4 +155,47 @@ pub enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Serve the runs API and the web console (see docs/serve.md).
+    Serve(ServeArgs),
+    /// Create, list and revoke API tokens of `berth serve`.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Options of `berth serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port); beyond 127.0.0.1 put TLS in front.
+    #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:8420")]
+    pub listen: std::net::SocketAddr,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 65_536)]
+    pub max_body: usize,
+    /// Longest a request may take, in seconds (live log follows excepted).
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
+}
+
+/// `berth token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and stored hashed.
+    Create {
+        /// Who holds it (recorded as the approver of their decisions).
+        #[arg(long)]
+        name: String,
+        /// viewer (read), approver (also approve/reject/resume/cancel) or admin.
+        #[arg(long)]
+        role: crate::serve::tokens::Role,
+        /// Lifetime: 90s, 15m, 12h, 30d (default: until revoked).
+        #[arg(long, value_parser = crate::commands::token::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token by id; it stops working at once.
+    Revoke {
+        /// The token id (from `berth token list`).
+        id: String,
+    },
 }

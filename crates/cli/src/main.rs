@@ -11,6 +11,7 @@ mod commands;
 mod exit;
 mod live;
 mod output;
+mod serve;
 mod time;
 
 use args::{Cli, Command};
@@ -80,6 +81,8 @@ async fn dispatch(ctx: &Ctx) -> Result<u8, exit::CliError> {
         Command::Leases => commands::inspect::leases(ctx).await,
         Command::Export { to } => commands::transfer::export(ctx, to).await,
         Command::Import { from } => commands::transfer::import(ctx, from).await,
+        Command::Serve(a) => serve::serve(ctx, a.listen, a.limits()).await,
+        Command::Token(t) => commands::token::dispatch(ctx, t).await,
     }
 }
 

@@ -5,7 +5,7 @@ use crate::exit::{self, CliError};
 use crate::live::{follow, Followed, Printer};
 use crate::output::Style;
 use crate::time::rfc3339;
-use berth::packrun::{Approval, ApprovalStatus, Decision, DecisionRequest, StepStatus};
+use berth::packrun::{Approval, ApprovalStatus, Decision, DecisionRequest, PackRun, StepStatus};
 use berth::Store;
 use berth_packrun::{Finish, LoadedPlan, PackRunError, PackRunner, RunSummary, RunnerOptions};
 use std::path::Path;
@@ -212,20 +212,18 @@ pub async fn decide(
 ) -> Result<u8, CliError> {
     let store = ctx.store().await?;
     let (runner, rx) = runner(ctx, store, None);
-    // Refuse before recording anything if the run cannot go on (changed plan, ended run).
-    let run = runner.check_resumable(run_id, None).await?.run;
-    let approval = runner
-        .decide(
-            run_id,
-            gate,
-            DecisionRequest {
-                actor: actor.to_owned(),
-                grants: Vec::new(),
-                decision,
-                reason,
-            },
-        )
-        .await?;
+    let (run, approval) = decide_gate(
+        &runner,
+        run_id,
+        gate,
+        DecisionRequest {
+            actor: actor.to_owned(),
+            grants: Vec::new(),
+            decision,
+            reason,
+        },
+    )
+    .await?;
     if !ctx.out.json {
         ctx.out.line(describe_gate(ctx, &approval));
     }
@@ -262,6 +260,20 @@ pub async fn decide(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Records a decision on a gate, refusing before anything is written if the run cannot go on
+/// (changed plan, ended run); returns the run as it was and the gate as decided. Used by
+/// `berth approve`/`reject` and by the API of `berth serve`.
+pub async fn decide_gate(
+    runner: &PackRunner,
+    run_id: &str,
+    gate: &str,
+    request: DecisionRequest,
+) -> Result<(PackRun, Approval), CliError> {
+    let run = runner.check_resumable(run_id, None).await?.run;
+    let approval = runner.decide(run_id, gate, request).await?;
+    Ok((run, approval))
 }
 
 /// The summary of a followed run, or why there is none (Ctrl-C: exit 130).

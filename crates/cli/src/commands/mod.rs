@@ -4,6 +4,7 @@ pub mod demo;
 pub mod drive;
 pub mod inspect;
 pub mod logs;
+pub mod token;
 pub mod transfer;
 
 use crate::args::Cli;

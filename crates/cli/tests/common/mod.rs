@@ -2,6 +2,9 @@
 //! artifacts directory, and the real `berth` binary run in it.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod serve;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
