@@ -136,7 +136,7 @@ impl Checkpoints {
 
     /// Current checkpoints of `pipeline`, newest `paused_on` first.
     pub async fn list(&self, pipeline: &str) -> Result<Vec<Checkpoint>> {
-        validate_ids(pipeline, "-")?;
+        validate_pipeline_id(pipeline)?;
         let mut all: Vec<Checkpoint> = self
             .records
             .scan(&current(pipeline), &Scan::all())

@@ -40,6 +40,7 @@ mod checkpoint;
 pub mod codec;
 mod collection;
 mod error;
+pub mod ident;
 mod ids;
 mod lease;
 pub mod limits;
@@ -47,6 +48,7 @@ mod locks;
 pub mod packrun;
 mod record;
 mod records;
+mod secret;
 mod store;
 mod time;
 
@@ -61,5 +63,6 @@ pub use lease::{
 pub use locks::{KeyedGuard, KeyedLocks};
 pub use record::{prefix_upper_bound, Record, Scan};
 pub use records::RecordStore;
+pub use secret::{redact_url, scrub as scrub_secret, Secret, REDACTED};
 pub use store::{Capabilities, Durability, OpenOptions, Store, StoreBuilder};
 pub use time::{Clock, ManualClock, SharedClock, SystemClock, Timestamp};

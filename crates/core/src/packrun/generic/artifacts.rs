@@ -1,6 +1,6 @@
 use crate::codec::{from_json, to_json};
 use crate::error::Result;
-use crate::limits::validate_key;
+use crate::packrun::validate_artifact_name;
 use crate::packrun::{validate_run_id, Artifact, ArtifactStore};
 use crate::record::Scan;
 use crate::{Batch, RecordStore};
@@ -27,7 +27,7 @@ impl GenericArtifacts {
 impl ArtifactStore for GenericArtifacts {
     async fn record(&self, artifact: Artifact) -> Result<()> {
         validate_run_id(&artifact.run_id)?;
-        validate_key(&artifact.name)?;
+        validate_artifact_name(&artifact.name)?;
         let mut batch = Batch::new();
         batch.put(
             &collection(&artifact.run_id),
@@ -39,7 +39,7 @@ impl ArtifactStore for GenericArtifacts {
 
     async fn get(&self, run: &str, name: &str) -> Result<Option<Artifact>> {
         validate_run_id(run)?;
-        validate_key(name)?;
+        validate_artifact_name(name)?;
         match self.records.get(&collection(run), name).await? {
             Some(r) => from_json(r.value, "artifact").map(Some),
             None => Ok(None),
