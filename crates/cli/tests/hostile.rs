@@ -151,7 +151,11 @@ fn a_truncated_or_altered_export_imports_nothing() {
     let mut lines: Vec<&[u8]> = original.split(|b| *b == b'\n').collect();
     lines.swap(0, 1);
     let reordered = lines.join(&b'\n');
+    // Whole lines dropped: every line left parses, only the trailer can tell.
+    let body = &original[..original.len() - 1];
+    let last_line = body.iter().rposition(|b| *b == b'\n').unwrap() + 1;
     for (what, bytes) in [
+        ("last line dropped", original[..last_line].to_vec()),
         ("truncated", original[..cut].to_vec()),
         ("one byte changed", flipped),
         ("lines reordered", reordered),
