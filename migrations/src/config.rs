@@ -21,8 +21,8 @@ use std::time::Duration;
 /// Everything needed to reach the collections.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// The connection string.
-    pub uri: String,
+    /// The connection string (it may hold a password: shown as `***`).
+    pub uri: berth_core::Secret<String>,
     /// The database; `None` falls back to the connection string's, then `berth`.
     pub database: Option<String>,
     /// Collection names.
@@ -46,10 +46,28 @@ struct MongoSection {
     collections: CollectionNames,
 }
 
+/// Every key the `Mongo` section may hold; anything else is refused by name (a misspelt key
+/// would otherwise be silently ignored).
+const MONGO_KEYS: &[&str] = &[
+    "ConnectionString",
+    "Database",
+    "LogRetentionDays",
+    "RunsCollection",
+    "LogsCollection",
+    "ArtifactsCollection",
+    "ApprovalsCollection",
+    "RecordsCollection",
+    "ChunksCollection",
+    "LeasesCollection",
+    "RunnersCollection",
+    "MetaCollection",
+    "MigrationsCollection",
+];
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Storage {
-    mongo: Option<MongoSection>,
+    mongo: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,11 +90,25 @@ fn read_file(path: &Path) -> Result<MongoSection, MigrateError> {
     };
     let text = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
     let file: File = serde_json::from_slice(&text).map_err(|e| fail(e.to_string()))?;
-    file.task_runner
+    let section = file
+        .task_runner
         .or(file.worker)
         .and_then(|s| s.storage)
         .and_then(|s| s.mongo)
-        .ok_or_else(|| fail("no TaskRunner:Storage:Mongo section".into()))
+        .ok_or_else(|| fail("no TaskRunner:Storage:Mongo section".into()))?;
+    let unknown: Vec<&str> = section
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !MONGO_KEYS.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(fail(format!(
+            "unknown key(s) in TaskRunner:Storage:Mongo: {}; known keys: {}",
+            unknown.join(", "),
+            MONGO_KEYS.join(", ")
+        )));
+    }
+    serde_json::from_value(serde_json::Value::Object(section)).map_err(|e| fail(e.to_string()))
 }
 
 /// Resolves `global` (flags and environment) over the config file it names, if any.
@@ -90,6 +122,7 @@ pub fn resolve(global: &Global) -> Result<Settings, MigrateError> {
         .clone()
         .or(file.connection_string)
         .filter(|u| !u.trim().is_empty())
+        .map(berth_core::Secret::new)
         .ok_or_else(|| {
             MigrateError::Config(
                 "no connection string: pass --uri, set BERTH_MONGODB_URI, or give a config \
@@ -126,21 +159,6 @@ pub fn resolve(global: &Global) -> Result<Settings, MigrateError> {
     })
 }
 
-/// `uri` without its password, for messages.
-pub fn redact(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_owned();
-    };
-    let host_start = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_start].rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{}", &rest[at + 1..])
-        }
-        None => uri.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,7 +184,7 @@ mod tests {
         .unwrap();
         let p = path.to_str().unwrap();
         let s = resolve(&global(&["--config", p])).unwrap();
-        assert_eq!(s.uri, "mongodb://file:27017/taskrunner");
+        assert_eq!(s.uri.expose(), "mongodb://file:27017/taskrunner");
         assert_eq!(s.database.as_deref(), Some("fromfile"));
         assert_eq!(s.names.runs, "runs_f");
         assert_eq!(s.names.artifacts, "pack_artifacts");
@@ -182,7 +200,7 @@ mod tests {
             "runs_x",
         ]))
         .unwrap();
-        assert_eq!(s.uri, "mongodb://flag:1/");
+        assert_eq!(s.uri.expose(), "mongodb://flag:1/");
         assert_eq!(s.database.as_deref(), Some("flagdb"));
         assert_eq!(s.names.runs, "runs_x");
         assert_eq!(s.names.logs, "logs_f");
@@ -205,11 +223,22 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("mongodb://ops:s3cret@db1:27017,db2/x?replicaSet=rs"),
-            "mongodb://ops:***@db1:27017,db2/x?replicaSet=rs"
-        );
-        assert_eq!(redact("mongodb://db1/"), "mongodb://db1/");
+    fn the_connection_string_never_shows() {
+        let s = resolve(&global(&["--uri", "mongodb://ops:s3cret@db1/x"])).unwrap();
+        assert!(!format!("{s:?}").contains("s3cret"));
+        assert_eq!(s.uri.expose(), "mongodb://ops:s3cret@db1/x");
+    }
+
+    #[test]
+    fn misspelt_keys_of_the_mongo_section_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(
+            &path,
+            r#"{"TaskRunner":{"Storage":{"Mongo":{"ConectionString":"mongodb://h/"}}}}"#,
+        )
+        .unwrap();
+        let err = resolve(&global(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("ConectionString"), "{err}");
     }
 }

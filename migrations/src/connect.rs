@@ -1,7 +1,8 @@
 //! Connecting: parse the connection string, pick the database, and check the server answers.
 
-use crate::config::{redact, Settings};
+use crate::config::Settings;
 use crate::error::MigrateError;
+use berth_core::{redact_url, scrub_secret};
 use berth_state_mongo::schema::CollectionNames;
 use berth_state_mongo::DEFAULT_DATABASE;
 use mongodb::bson::doc;
@@ -20,13 +21,15 @@ pub struct Target {
 
 /// Connects as `settings` says and pings the server, so a wrong address fails here, clearly.
 pub async fn connect(settings: &Settings) -> Result<Target, MigrateError> {
-    let target = redact(&settings.uri);
-    let mut options = ClientOptions::parse(&settings.uri)
+    let uri = settings.uri.expose();
+    let target = redact_url(uri);
+    let failed = |target: &str, e: mongodb::error::Error| MigrateError::Connect {
+        target: target.to_owned(),
+        reason: scrub_secret(&e.to_string(), uri),
+    };
+    let mut options = ClientOptions::parse(uri)
         .await
-        .map_err(|source| MigrateError::Connect {
-            target: target.clone(),
-            source,
-        })?;
+        .map_err(|e| failed(&target, e))?;
     if options.app_name.is_none() {
         options.app_name = Some("berth-migrate".into());
     }
@@ -47,14 +50,11 @@ pub async fn connect(settings: &Settings) -> Result<Target, MigrateError> {
         .clone()
         .or_else(|| options.default_database.clone())
         .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
-    let client = Client::with_options(options).map_err(|source| MigrateError::Connect {
-        target: target.clone(),
-        source,
-    })?;
+    let client = Client::with_options(options).map_err(|e| failed(&target, e))?;
     let db = client.database(&database);
     db.run_command(doc! {"ping": 1})
         .await
-        .map_err(|source| MigrateError::Connect { target, source })?;
+        .map_err(|e| failed(&target, e))?;
     tracing::debug!(database, "connected");
     Ok(Target {
         db,

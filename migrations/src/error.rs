@@ -19,12 +19,12 @@ pub enum MigrateError {
         reason: String,
     },
     /// The server could not be reached.
-    #[error("cannot reach MongoDB at {target}: {source}")]
+    #[error("cannot reach MongoDB at {target}: {reason}")]
     Connect {
         /// The connection string without credentials.
         target: String,
-        /// The driver's error.
-        source: mongodb::error::Error,
+        /// The driver's error, any password in it replaced by `***`.
+        reason: String,
     },
     /// A command failed on the server.
     #[error("{what}: {source}")]

@@ -82,6 +82,8 @@ async fn dispatch(cli: &Cli, out: Out) -> Result<Report, MigrateError> {
         Command::Up(args) => commands::up::run(&target, &settings, args, out).await,
         Command::Down(args) => commands::down::run(&target, &settings, args, out).await,
         Command::Verify(args) => commands::verify::run(&target, &settings, args, out).await,
-        Command::Import(args) => commands::import::run(&target, &settings.uri, args, out).await,
+        Command::Import(args) => {
+            commands::import::run(&target, settings.uri.expose(), args, out).await
+        }
     }
 }

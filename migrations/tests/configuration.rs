@@ -52,3 +52,54 @@ fn a_missing_connection_string_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("BERTH_MONGODB_URI"), "{err}");
 }
+
+#[test]
+fn the_password_of_a_failing_connection_never_shows_even_at_trace() {
+    let secret = "hunter2-s3cret";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("appsettings.json");
+    let config = serde_json::json!({"TaskRunner": {"Storage": {"Mongo": {
+        "ConnectionString": format!("mongodb://ops:{secret}@127.0.0.1:1/x?serverSelectionTimeoutMS=300"),
+    }}}});
+    write(&file, &config.to_string());
+    let uri = format!("mongodb://ops:{secret}@127.0.0.1:1/x?serverSelectionTimeoutMS=300");
+    let bad_option =
+        format!("mongodb://ops:{secret}@127.0.0.1:1/x?serverSelectionTimeoutMs=300&bogusOption=1");
+    let cases: Vec<Vec<String>> = vec![
+        vec!["-vv".into(), "--uri".into(), uri.clone(), "status".into()],
+        vec![
+            "-vv".into(),
+            "--json".into(),
+            "--uri".into(),
+            uri,
+            "status".into(),
+        ],
+        vec!["-vv".into(), "--uri".into(), bad_option, "status".into()],
+        vec![
+            "-vv".into(),
+            "--config".into(),
+            file.display().to_string(),
+            "up".into(),
+        ],
+    ];
+    for args in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-migrate"))
+            .args(&args)
+            .env_remove("BERTH_MONGODB_URI")
+            .env("BERTH_LOG", "trace")
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{args:?}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains("127.0.0.1") || stdout.contains("127.0.0.1"),
+            "{stderr}"
+        );
+    }
+}

@@ -67,16 +67,8 @@ fn write_export(dir: &Path, bundles: &[RunBundle]) {
     for b in bundles {
         export::write_bundle(dir, b).unwrap();
     }
-    let manifest = Manifest {
-        format: export::FORMAT.into(),
-        version: export::VERSION,
-        runs: bundles.len() as u64,
-    };
-    std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_vec(&manifest).unwrap(),
-    )
-    .unwrap();
+    let manifest: Manifest = export::write_manifest(dir).unwrap();
+    assert_eq!(manifest.runs, bundles.len() as u64);
 }
 
 async fn count(db: &TestDb, collection: &str) -> u64 {
@@ -92,7 +84,7 @@ async fn count(db: &TestDb, collection: &str) -> u64 {
 async fn import_names_the_malformed_file_and_line_and_imports_the_rest() {
     let db = TestDb::new("import");
     let dir = tempfile::tempdir().unwrap();
-    let bundles = [bundle("run-a", 120), bundle("run/b", 3), bundle("run-c", 7)];
+    let bundles = [bundle("run-a", 120), bundle("run.b", 3), bundle("run-c", 7)];
     write_export(dir.path(), &bundles);
     let from = dir.path().to_str().unwrap().to_owned();
 
@@ -107,6 +99,17 @@ async fn import_names_the_malformed_file_and_line_and_imports_the_rest() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines[1] = r#"{"runId": "run-c", "sequence": "two""#;
     std::fs::write(&bad, lines.join("\n")).unwrap();
+    // Changed after export: the trailer no longer matches, and nothing is imported.
+    let altered = db.run(&["import", "--from", &from]);
+    assert_ne!(altered.code, 0, "{altered:?}");
+    assert!(
+        altered.stderr.contains("nothing was imported"),
+        "{altered:?}"
+    );
+    assert_eq!(count(&db, "pack_runs").await, 0);
+    assert_eq!(count(&db, "pack_run_logs").await, 0);
+    // Exported that way (the trailer matches): that run folder is skipped whole.
+    export::write_manifest(dir.path()).unwrap();
 
     let first = db.run(&["import", "--from", &from]);
     assert_eq!(first.code, 6, "{first:?}");
@@ -137,6 +140,7 @@ async fn import_names_the_malformed_file_and_line_and_imports_the_rest() {
 
     // Fixed, everything is in, exactly as exported.
     std::fs::write(&bad, text).unwrap();
+    export::write_manifest(dir.path()).unwrap();
     let (code, fixed) = db.json(&["import", "--from", &from]);
     assert_eq!(code, 0, "{fixed}");
     assert_eq!(fixed["imported"]["runs"], 3);
@@ -146,7 +150,7 @@ async fn import_names_the_malformed_file_and_line_and_imports_the_rest() {
         .driver()
         .await
         .collection::<Document>("pack_runs")
-        .find_one(doc! {"_id": "run/b"})
+        .find_one(doc! {"_id": "run.b"})
         .await
         .unwrap()
         .unwrap();

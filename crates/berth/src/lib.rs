@@ -52,14 +52,19 @@ pub async fn open_with(url: &str, options: OpenOptions) -> Result<Store> {
         Location::Sled(path) => berth_state_sled::open(path, options).await,
         #[cfg(feature = "mongo")]
         Location::Mongo(url) => {
-            berth_state_mongo::open(berth_state_mongo::MongoConfig::new(url), options).await
+            berth_state_mongo::open(
+                berth_state_mongo::MongoConfig::new(url.into_inner()),
+                options,
+            )
+            .await
         }
         #[allow(unreachable_patterns)]
         other => {
             let _ = options;
             Err(Error::Unsupported(format!(
-                "berth was built without the `{}` feature; enable it to open {url}",
-                other.feature()
+                "berth was built without the `{}` feature; enable it to open {}",
+                other.feature(),
+                redact_url(url)
             )))
         }
     }

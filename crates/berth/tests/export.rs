@@ -7,7 +7,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 async fn sample(store: &Store) {
-    for (i, id) in ["run/one", ".hidden", "plain"].iter().enumerate() {
+    for (i, id) in ["run.one", "Hidden_2", "plain"].iter().enumerate() {
         let mut run = PackRun::new(
             *id,
             format!("sha256:{i}"),
@@ -121,6 +121,10 @@ async fn a_malformed_file_is_named_with_its_line_and_the_rest_still_reads() {
     let mut text = std::fs::read_to_string(&logs).unwrap();
     text.insert_str(text.find('\n').unwrap() + 1, "{not json\n");
     std::fs::write(&logs, text).unwrap();
+    let err = export::read_dir(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("incomplete export"), "{err}");
+    // Exported that way (its trailer matches): only that run is a problem.
+    export::write_manifest(dir.path()).unwrap();
     let (bundles, problems) = export::read_dir(dir.path()).unwrap();
     assert_eq!(bundles.len(), 2);
     assert_eq!(problems.len(), 1);
@@ -141,4 +145,40 @@ async fn a_malformed_file_is_named_with_its_line_and_the_rest_still_reads() {
         export::read_dir(dir.path()).is_err(),
         "a foreign manifest is refused"
     );
+}
+
+#[tokio::test]
+async fn an_unreadable_run_is_left_out_and_named_and_the_rest_is_exported() {
+    let source = berth::open("memory://").await.unwrap();
+    sample(&source).await;
+    // Damage one log entry of one run in place, under the generic layout's collections.
+    let damaged = source
+        .records()
+        .scan("pack_run_logs:plain", &berth::Scan::default())
+        .await;
+    let Ok(page) = damaged else {
+        panic!("the generic layout changed: {damaged:?}")
+    };
+    assert!(!page.is_empty(), "the generic layout changed");
+    let mut batch = berth::Batch::new();
+    batch.put(
+        "pack_run_logs:plain",
+        &page[0].key,
+        json!({"not": "a log entry"}),
+    );
+    source.commit(batch).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let err = export::export_store(&source, dir.path()).await.unwrap_err();
+    let export::ExportError::Unreadable { counts, unreadable } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(counts.runs, 2);
+    assert_eq!(unreadable.len(), 1);
+    assert_eq!(unreadable[0].run_id, "plain");
+    assert!(err.to_string().contains("plain"), "{err}");
+    // What was written is a complete export of the readable runs.
+    let (bundles, problems) = export::read_dir(dir.path()).unwrap();
+    assert!(problems.is_empty());
+    assert_eq!(bundles.len(), 2);
 }

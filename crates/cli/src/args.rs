@@ -3,32 +3,37 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  done; for run/resume/approve/demo: the run succeeded
-  1  the run failed, was rejected or cancelled
-  2  usage error (unknown command or option)
-  3  the run is paused at an approval gate (approve or reject it, then it goes on)
-  4  not found (run, gate, plan file, export directory)
-  5  refused: invalid plan, plan changed since the run started, already decided,
-     run busy in another runner or already ended
-  6  store or file-system failure (check --store / disk; retrying may help)
-  7  claim lost: this runner's lease lapsed (stopped, suspended) and another runner took
-     the run over; it stopped its commands and wrote nothing more
-  130 interrupted (Ctrl-C): commands killed, run resumable with `berth resume RUN`
-
-Environment:
+/// `--help`'s epilogue: the exit codes (from [`crate::exit::CODES`], the one table) and the
+/// environment.
+fn after_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in crate::exit::CODES {
+        text.push_str(&format!("  {code:>3}  {meaning}\n"));
+    }
+    text.push_str(
+        "\nEnvironment:
   BERTH_STORE      store URL (default sqlite:./berth.db)
   BERTH_ARTIFACTS  artifacts directory (default ./berth-artifacts)
   BERTH_LOG        tracing level of berth itself (error, warn, info, debug, trace)
   BERTH_LEASE_TTL_MS  run lease TTL in milliseconds (default 30000); a runner stalled
                    longer may be taken over by `berth resume`
-  NO_COLOR         disables colour";
+  NO_COLOR         disables colour",
+    );
+    text
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
 /// berth: run task packs durably — commands, parallel blocks, approval gates — and pick up
 /// where they stopped after a crash.
 #[derive(Debug, Parser)]
-#[command(name = "berth", version, about, after_help = EXIT_CODES)]
+#[command(name = "berth", version, about, after_help = after_help())]
 pub struct Cli {
     /// Store URL: sqlite:PATH, sled:PATH, memory:, mongodb://…
     #[arg(
@@ -82,8 +87,8 @@ pub enum Command {
         /// Only runs of this tenant.
         #[arg(long)]
         tenant: Option<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 20)]
+        /// At most this many (at least 1).
+        #[arg(long, default_value_t = 20, value_parser = at_least_one)]
         limit: usize,
     },
     /// Show one run: steps, approvals, artifacts, runner.

@@ -1,4 +1,8 @@
 //! CLI errors: what went wrong, what to do next, and the exit code.
+//!
+//! Exit codes come from typed error kinds through two tables: [`CODES`] (every exit code and
+//! what it means; `docs/cli.md` shows the same table) and [`STORE_KINDS`] (each store
+//! [`ErrorKind`] with its exit code and hint). Adding a kind is one row.
 
 use berth::packrun::export::{ExportError, FileError};
 use berth::ErrorKind;
@@ -8,11 +12,13 @@ use berth_packrun::PackRunError;
 pub const OK: u8 = 0;
 /// The run failed, was rejected or cancelled.
 pub const RUN_FAILED: u8 = 1;
+/// Usage error: unknown command or option, or an argument that breaks a rule.
+pub const USAGE: u8 = 2;
 /// The run waits at an approval gate.
 pub const PAUSED: u8 = 3;
 /// A run, gate, file or directory does not exist.
 pub const NOT_FOUND: u8 = 4;
-/// Refused: invalid or changed plan, conflict, busy, ended.
+/// Refused: invalid or changed plan, conflict, busy, ended, over a limit.
 pub const REFUSED: u8 = 5;
 /// The store or the file system failed.
 pub const FAILURE: u8 = 6;
@@ -21,6 +27,51 @@ pub const FAILURE: u8 = 6;
 pub const CLAIM_LOST: u8 = 7;
 /// Interrupted by Ctrl-C (128 + SIGINT).
 pub const INTERRUPTED: u8 = 130;
+
+/// Every exit code and what it means.
+pub const CODES: &[(u8, &str)] = &[
+    (OK, "done; for run/resume/approve/demo: the run succeeded"),
+    (RUN_FAILED, "the run failed, was rejected or cancelled"),
+    (USAGE, "usage error: unknown command or option, or an argument that breaks a rule (ids, URLs, limits)"),
+    (PAUSED, "the run is paused at an approval gate"),
+    (NOT_FOUND, "not found: run, gate, plan file, export directory"),
+    (REFUSED, "refused: invalid plan, plan changed, conflict, already decided, run busy or ended, over a limit, incomplete export"),
+    (FAILURE, "store or file-system failure, damaged data"),
+    (CLAIM_LOST, "claim lost: this runner's lease lapsed (stopped, suspended) and another runner took the run over; it stopped its commands and wrote nothing more"),
+    (INTERRUPTED, "interrupted (Ctrl-C); the run is resumable"),
+];
+
+/// Each store error kind: its exit code and what to do next.
+pub const STORE_KINDS: &[(ErrorKind, u8, &str)] = &[
+    (ErrorKind::InvalidInput, REFUSED, "fix the named input; the rules are in docs/limits.md"),
+    (ErrorKind::TooLarge, REFUSED, "make it smaller: berth's limits are in docs/limits.md (retrying will not help)"),
+    (ErrorKind::Conflict, REFUSED, "someone else changed it first; look again (`berth show RUN`) and repeat if still wanted"),
+    (ErrorKind::StaleFence, REFUSED, "another runner took the run over; follow it with `berth logs RUN --follow`"),
+    (ErrorKind::SessionExpired, CLAIM_LOST, "this process's session lapsed; resume the run with `berth resume RUN`"),
+    (ErrorKind::NotFound, NOT_FOUND, "list runs with `berth runs` (and check --store)"),
+    (ErrorKind::Unsupported, REFUSED, "this build of berth cannot use that store as it is; a store written by a newer berth needs that newer berth"),
+    (ErrorKind::Corrupt, FAILURE, "the store holds damaged data; `berth export` names what it cannot read, restore that from an export"),
+    (ErrorKind::Backend, FAILURE, "check --store; run with BERTH_LOG=debug for details"),
+];
+
+/// The exit code and hint of a store error kind (unknown kinds: a failure).
+pub fn store_kind(kind: ErrorKind) -> (u8, &'static str) {
+    STORE_KINDS.iter().find(|(k, _, _)| *k == kind).map_or(
+        (FAILURE, "run with BERTH_LOG=debug for details"),
+        |(_, code, hint)| (*code, *hint),
+    )
+}
+
+fn store_code(kind: ErrorKind) -> u8 {
+    store_kind(kind).0
+}
+
+fn store_hint(e: &berth::Error) -> String {
+    if e.is_retryable() {
+        return "the store is busy or unreachable; try again".into();
+    }
+    store_kind(e.kind()).1.into()
+}
 
 /// An error of a command.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +91,12 @@ pub enum CliError {
     /// A run that does not exist.
     #[error("run {0} not found")]
     RunNotFound(String),
+    /// A command-line argument that breaks a rule (exit 2).
+    #[error("{0}")]
+    Usage(berth::Error),
+    /// An opened store URL names a backend this build does not have.
+    #[error(transparent)]
+    MissingBackend(berth::Error),
     /// Anything else, with its exit code and hint.
     #[error("{message}")]
     Other {
@@ -50,17 +107,6 @@ pub enum CliError {
         /// The exit code.
         code: u8,
     },
-}
-
-fn store_code(kind: ErrorKind) -> u8 {
-    match kind {
-        ErrorKind::NotFound => NOT_FOUND,
-        ErrorKind::InvalidInput
-        | ErrorKind::Conflict
-        | ErrorKind::TooLarge
-        | ErrorKind::Unsupported => REFUSED,
-        _ => FAILURE,
-    }
 }
 
 impl CliError {
@@ -84,8 +130,10 @@ impl CliError {
             CliError::Store(e) => store_code(e.kind()),
             CliError::Export(ExportError::Store(e)) => store_code(e.kind()),
             CliError::Export(_) => FAILURE,
-            CliError::File(e) if e.message.contains("No such file") => NOT_FOUND,
+            CliError::File(e) if e.missing => NOT_FOUND,
             CliError::File(_) => REFUSED,
+            CliError::Usage(_) => USAGE,
+            CliError::MissingBackend(_) => REFUSED,
             CliError::RunNotFound(_) => NOT_FOUND,
             CliError::Other { code, .. } => *code,
         }
@@ -109,15 +157,19 @@ impl CliError {
                 PackRunError::Busy { run_id, .. } => format!("follow it with `berth logs {run_id} --follow`, or wait until its lease lapses and `berth resume {run_id}`"),
                 PackRunError::ClaimLost { run_id } => format!("another runner owns it now; follow it with `berth logs {run_id} --follow` or see `berth show {run_id}`"),
                 PackRunError::Corrupt { .. } => "the store holds damaged data; restore from an export (`berth import`)".into(),
-                PackRunError::Store(s) if s.is_retryable() => "the store is busy or unreachable; try again".into(),
-                PackRunError::Store(_) | PackRunError::Engine(_) => "check --store; run with BERTH_LOG=debug for details".into(),
+                PackRunError::Store(s) => store_hint(s),
+                PackRunError::Engine(_) => "check --store; run with BERTH_LOG=debug for details".into(),
                 _ => return None,
             },
-            CliError::Store(e) => match e.kind() {
-                ErrorKind::InvalidInput => "store URLs look like sqlite:./berth.db, sled:DIR, memory:, mongodb://HOST/DB".into(),
-                ErrorKind::Unsupported => "rebuild berth with the backend's feature, or pick another --store".into(),
-                _ => "check --store; run with BERTH_LOG=debug for details".into(),
-            },
+            CliError::Store(e) => store_hint(e),
+            CliError::Usage(berth::Error::InvalidInput { what: "url", .. }) => {
+                "store URLs look like sqlite:./berth.db, sled:DIR, memory:, mongodb://HOST/DB (see docs/cli.md)".into()
+            }
+            CliError::Usage(_) => "the rules are in docs/limits.md".into(),
+            CliError::MissingBackend(_) => {
+                "rebuild berth with the backend's cargo feature, or pick another --store".into()
+            }
+            CliError::Export(ExportError::Store(e)) => store_hint(e),
             CliError::Export(_) => "check the target directory, its permissions and --store".into(),
             CliError::File(_) => {
                 "pass a directory written by `berth export` (it has manifest.json)".into()
@@ -127,6 +179,11 @@ impl CliError {
         })
     }
 
+    /// An argument that breaks a rule: exit 2 with the rule.
+    pub fn usage(error: berth::Error) -> Self {
+        CliError::Usage(error)
+    }
+
     /// An error with a hint and code.
     pub fn other(message: impl Into<String>, hint: impl Into<String>, code: u8) -> Self {
         CliError::Other {
@@ -134,5 +191,24 @@ impl CliError {
             hint: Some(hint.into()),
             code,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_store_kind_has_one_row_and_a_listed_code() {
+        for (i, (kind, code, hint)) in STORE_KINDS.iter().enumerate() {
+            assert!(CODES.iter().any(|(c, _)| c == code), "{kind}");
+            assert!(!hint.is_empty());
+            assert!(
+                STORE_KINDS[i + 1..].iter().all(|(k, _, _)| k != kind),
+                "{kind} twice"
+            );
+        }
+        assert_eq!(store_kind(ErrorKind::NotFound).0, NOT_FOUND);
+        assert!(!store_kind(ErrorKind::TooLarge).1.contains("try again"));
     }
 }

@@ -86,8 +86,39 @@ async fn dispatch(ctx: &Ctx) -> Result<u8, exit::CliError> {
     }
 }
 
+/// Parses the command line; a usage error under `--json` is printed as JSON too.
+fn parse() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Err(ExitCode::from(exit::OK))
+        }
+        Err(e) if std::env::args_os().any(|a| a == "--json") => {
+            let text = e.to_string();
+            let message = text.lines().next().unwrap_or_default();
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "error": message.trim_start_matches("error: "),
+                    "hint": "see `berth --help`",
+                    "exitCode": exit::USAGE,
+                })
+            );
+            Err(ExitCode::from(exit::USAGE))
+        }
+        Err(e) => {
+            let _ = e.print();
+            Err(ExitCode::from(exit::USAGE))
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_tracing();
     let out = Out::detect(cli.json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

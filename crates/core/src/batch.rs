@@ -115,7 +115,7 @@ impl Batch {
 
     /// Appends every op of `other`.
     pub fn extend(&mut self, other: Batch) {
-        self.ops.extend(other.ops);
+        self.ops.extend(other.into_ops());
     }
 
     /// The ops in order.
@@ -124,8 +124,8 @@ impl Batch {
     }
 
     /// Takes the ops out.
-    pub fn into_ops(self) -> Vec<Op> {
-        self.ops
+    pub fn into_ops(mut self) -> Vec<Op> {
+        std::mem::take(&mut self.ops)
     }
 
     /// Number of ops.
@@ -138,7 +138,8 @@ impl Batch {
         self.ops.is_empty()
     }
 
-    /// Checks every name, key and value; backends call this before writing anything.
+    /// Checks every name, key and value (size and nesting, see [`crate::limits`]); backends
+    /// call this before writing anything.
     pub fn validate(&self) -> Result<()> {
         for op in &self.ops {
             validate_collection(&op.collection)?;
@@ -152,6 +153,18 @@ impl Batch {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for Batch {
+    /// Frees put values without recursion: a rejected batch may hold a value nested far deeper
+    /// than serde_json's recursive drop could take.
+    fn drop(&mut self) {
+        for op in self.ops.drain(..) {
+            if let OpKind::Put(value @ (Value::Array(_) | Value::Object(_))) = op.kind {
+                crate::limits::drop_value(value);
+            }
+        }
     }
 }
 

@@ -43,6 +43,7 @@ pub mod codec;
 mod collection;
 mod error;
 mod fence;
+pub mod ident;
 mod ids;
 mod lease;
 mod lease_slot;
@@ -51,6 +52,7 @@ mod locks;
 pub mod packrun;
 mod record;
 mod records;
+mod secret;
 mod session;
 mod store;
 mod time;
@@ -72,6 +74,7 @@ pub use lease_slot::{Claimant, LeaseSlot};
 pub use locks::{KeyedGuard, KeyedLocks};
 pub use record::{prefix_upper_bound, Record, Scan};
 pub use records::RecordStore;
+pub use secret::{redact_url, scrub as scrub_secret, Secret, REDACTED};
 pub use session::{
     expiry_after, session_expired, session_not_found, validate_ttl, Session, SessionId,
     SessionStore,

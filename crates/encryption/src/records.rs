@@ -216,6 +216,8 @@ impl RecordStore for EncryptedRecords {
     }
 
     async fn commit(&self, batch: Batch) -> Result<Committed> {
+        // Checked before sealing, which serialises the values.
+        batch.validate()?;
         let mut sealed = Batch::new();
         for mut op in batch.into_ops() {
             if let OpKind::Put(value) = &op.kind {

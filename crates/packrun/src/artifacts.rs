@@ -18,7 +18,7 @@ pub async fn capture(
     let mut out = Vec::with_capacity(outputs.len());
     for o in outputs {
         let source = workdir.join(&o.path);
-        let target = artifacts_dir.join(&o.name);
+        let target = berth_core::ident::child_path(artifacts_dir, "artifact name", &o.name)?;
         let copied = match tokio::fs::metadata(&source).await {
             Ok(m) if m.is_file() => {
                 let copy = async {

@@ -159,7 +159,7 @@ impl Plan {
         let mut gates = HashSet::new();
         for step in &self.steps {
             let id = step.id();
-            check_id(id)?;
+            check_id("step id", id)?;
             if !ids.insert(id.to_owned()) {
                 return Err(PlanError(format!("step id {id:?} appears twice")));
             }
@@ -167,7 +167,7 @@ impl Plan {
                 PlanStep::Run(r) => check_run(r, &mut outputs)?,
                 PlanStep::Approval(a) => {
                     let gate = a.gate_id();
-                    check_id(gate)?;
+                    check_id("gate id", gate)?;
                     if a.required == 0 {
                         return Err(PlanError(format!(
                             "approval {id:?}: required must be at least 1"
@@ -192,7 +192,7 @@ impl Plan {
                                 child.kind()
                             )));
                         };
-                        check_id(&r.id)?;
+                        check_id("step id", &r.id)?;
                         if !ids.insert(r.id.clone()) {
                             return Err(PlanError(format!("step id {:?} appears twice", r.id)));
                         }
@@ -222,15 +222,21 @@ impl Plan {
     }
 }
 
-fn check_id(id: &str) -> Result<(), PlanError> {
-    if id.is_empty()
-        || id.len() > 100
-        || id.contains(['/', '\u{1f}'])
-        || id.chars().any(char::is_control)
-    {
-        return Err(PlanError(format!(
-            "step id {id:?} must be 1–100 bytes without '/' or control characters"
-        )));
+/// Step, gate and output ids become keys and file names: the one identifier rule applies.
+fn check_id(field: &str, id: &str) -> Result<(), PlanError> {
+    if berth_core::ident::is_valid_id(id) {
+        return Ok(());
+    }
+    Err(PlanError(format!(
+        "{field} {id:?} must be {}",
+        berth_core::ident::ID_RULE
+    )))
+}
+
+/// Text handed to the operating system (program, arguments, environment) cannot hold NUL.
+fn check_os_text(step: &str, field: &str, text: &str) -> Result<(), PlanError> {
+    if text.contains('\0') {
+        return Err(PlanError(format!("step {step:?}: {field} contains NUL")));
     }
     Ok(())
 }
@@ -239,18 +245,36 @@ fn check_run(r: &RunStep, outputs: &mut HashSet<String>) -> Result<(), PlanError
     if r.program.trim().is_empty() {
         return Err(PlanError(format!("step {:?}: program is empty", r.id)));
     }
+    check_os_text(&r.id, "program", &r.program)?;
+    for arg in &r.args {
+        check_os_text(&r.id, "an argument", arg)?;
+    }
+    for (key, value) in &r.env {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            return Err(PlanError(format!(
+                "step {:?}: environment name {key:?} must be non-empty without '=' or NUL",
+                r.id
+            )));
+        }
+        check_os_text(&r.id, &format!("environment value of {key}"), value)?;
+    }
+    if let Some(dir) = &r.working_dir {
+        check_os_text(&r.id, "workingDir", dir)?;
+    }
+    if r.timeout_seconds == Some(0) {
+        return Err(PlanError(format!(
+            "step {:?}: timeoutSeconds is 0; leave it out for no limit",
+            r.id
+        )));
+    }
     if let Some(p) = &r.failure_policy {
         if p.max_attempts == 0 {
             return Err(PlanError(format!("step {:?}: maxAttempts is 0", r.id)));
         }
     }
     for o in &r.outputs {
-        check_id(&o.name).map_err(|_| {
-            PlanError(format!(
-                "step {:?}: output name {:?} must be 1–100 bytes without '/'",
-                r.id, o.name
-            ))
-        })?;
+        check_id("output name", &o.name).map_err(|e| PlanError(format!("step {:?}: {e}", r.id)))?;
+        check_os_text(&r.id, "output path", &o.path)?;
         if !outputs.insert(o.name.clone()) {
             return Err(PlanError(format!("output name {:?} appears twice", o.name)));
         }
@@ -373,5 +397,40 @@ mod tests {
         let e = Plan::from_json(r#"{"name":"p","steps":[{"kind":"parallel","id":"p","steps":[{"kind":"approval","id":"g"}]}]}"#).unwrap_err();
         assert!(e.0.contains("only run steps"), "{e}");
         assert!(Plan::from_json("{not json").is_err());
+    }
+
+    fn run_step(extra: &str) -> Result<Plan, PlanError> {
+        Plan::from_json(&format!(
+            r#"{{"name":"p","steps":[{{"kind":"run","id":"a","program":"x"{extra}}}]}}"#
+        ))
+    }
+
+    #[test]
+    fn text_for_the_os_and_limits_are_checked() {
+        assert!(run_step(r#","args":["ok"],"env":{"A":"1"},"timeoutSeconds":1"#).is_ok());
+        for (extra, says) in [
+            (r#","args":["a\u0000b"]"#, "argument contains NUL"),
+            (r#","env":{"":"1"}"#, "environment name"),
+            (r#","env":{"A=B":"1"}"#, "environment name"),
+            (r#","env":{"A":"\u0000"}"#, "environment value of A"),
+            (r#","timeoutSeconds":0"#, "timeoutSeconds is 0"),
+            (r#","workingDir":"a\u0000""#, "workingDir"),
+            (r#","outputs":[{"name":"../x","path":"f"}]"#, "output name"),
+        ] {
+            let e = run_step(extra).unwrap_err();
+            assert!(e.0.contains(says), "{extra}: {e}");
+        }
+        let e = Plan::from_json(
+            r#"{"name":"p","steps":[{"kind":"run","id":"a\u0000","program":"x"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.0.contains("step id"), "{e}");
+        let e = Plan::from_json(
+            r#"{"name":"p","steps":[{"kind":"run","id":"a","program":"x\u0000"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.0.contains("program contains NUL"), "{e}");
+        let e = Plan::from_json(r#"{"name":"p","steps":[{"kind":"map","id":"m","items":["../../x"],"step":{"id":"t","program":"x","outputs":[{"name":"o-{{item}}","path":"f"}]}}]}"#).unwrap_err();
+        assert!(e.0.contains("output name"), "{e}");
     }
 }

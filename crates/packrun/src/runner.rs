@@ -145,7 +145,7 @@ impl PackRunner {
         let context = RunContext {
             base_dir: plan.base_dir.clone(),
             plan_path: plan.path.clone(),
-            artifacts_dir: root.join(&run_id),
+            artifacts_dir: berth_core::ident::child_path(&root, "run id", &run_id)?,
         };
         // The context goes first, so a runner killed right after creating the run record
         // leaves everything a resume needs to start it.

@@ -43,7 +43,7 @@ pub enum Transactions {
 #[serde(rename_all = "PascalCase")]
 pub struct MongoConfig {
     /// The connection string (`mongodb://…` or `mongodb+srv://…`).
-    pub connection_string: String,
+    pub connection_string: berth_core::Secret<String>,
     /// The database; `None` falls back to the one in the connection string, then `berth`.
     #[serde(default)]
     pub database: Option<String>,
@@ -84,7 +84,7 @@ impl MongoConfig {
     /// A configuration for `connection_string` with every default.
     pub fn new(connection_string: impl Into<String>) -> Self {
         MongoConfig {
-            connection_string: connection_string.into(),
+            connection_string: berth_core::Secret::new(connection_string.into()),
             database: None,
             collections: CollectionNames::default(),
             auto_migrate: false,

@@ -85,9 +85,13 @@ pub async fn open(config: MongoConfig, options: OpenOptions) -> Result<Store> {
 }
 
 async fn open_inner(config: MongoConfig, options: OpenOptions) -> Result<Store> {
-    let mut client_options = ClientOptions::parse(&config.connection_string)
-        .await
-        .map_err(|e| Error::invalid("mongodb connection string", e.to_string()))?;
+    let url = config.connection_string.expose();
+    let mut client_options = ClientOptions::parse(url).await.map_err(|e| {
+        Error::invalid(
+            "mongodb connection string",
+            berth_core::scrub_secret(&e.to_string(), url),
+        )
+    })?;
     if client_options.app_name.is_none() {
         client_options.app_name = Some("berth".into());
     }

@@ -57,8 +57,8 @@ pub(crate) struct StoredRecord {
 impl StoredRecord {
     /// The record with its JSON parsed.
     pub fn into_record(self, key: String) -> Result<Record> {
-        let value = serde_json::from_slice(&self.json)
-            .map_err(|e| Error::Corrupt(format!("record {key}: stored JSON: {e}")))?;
+        let value =
+            berth_core::limits::decode_stored(&self.json, &format!("record {key}: stored JSON"))?;
         Ok(Record {
             key,
             value,

@@ -39,7 +39,7 @@ pub(crate) fn json_text(value: &Value) -> Result<String> {
 
 /// Decodes stored JSON text; unreadable text is corrupt data.
 pub(crate) fn parse_json(text: &str, what: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
+    berth_core::limits::decode_stored(text.as_bytes(), what)
 }
 
 /// Decodes a stored JSON document into `T`.

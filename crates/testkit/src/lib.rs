@@ -106,6 +106,8 @@ macro_rules! conformance_tests {
             limits::invalid_names_and_keys_are_rejected,
             limits::oversized_value_rejected_and_nothing_written,
             limits::largest_value_round_trips,
+            limits::deepest_value_round_trips,
+            limits::too_deep_value_rejected_and_nothing_written,
             typed::typed_collection_round_trip,
             typed::typed_decode_mismatch_is_corrupt,
             typed::raw_index_puts,

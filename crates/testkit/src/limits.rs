@@ -98,3 +98,45 @@ pub async fn largest_value_round_trips(backend: &dyn Backend) {
     let got = store.records().get("c", "big").await.unwrap().unwrap();
     assert!(got.value == value, "the 16 MiB value came back changed");
 }
+
+/// `depth` arrays/objects around a string, built without recursion.
+fn nested(depth: usize) -> Value {
+    let mut v = json!("leaf");
+    for i in 0..depth {
+        v = if i % 2 == 0 {
+            Value::Array(vec![v])
+        } else {
+            Value::Object(serde_json::Map::from_iter([("k".to_owned(), v)]))
+        };
+    }
+    v
+}
+
+pub async fn deepest_value_round_trips(backend: &dyn Backend) {
+    let (_loc, store, _clock) = fresh(backend).await;
+    let value = nested(berth_core::limits::MAX_DEPTH);
+    let mut b = Batch::new();
+    b.put("c", "deep", value.clone());
+    store
+        .commit(b)
+        .await
+        .expect("a value at the depth limit is accepted");
+    let got = store.records().get("c", "deep").await.unwrap().unwrap();
+    assert_eq!(got.value, value, "and read back identical");
+    let page = store.records().scan("c", &Scan::all()).await.unwrap();
+    assert_eq!(page.len(), 1);
+}
+
+pub async fn too_deep_value_rejected_and_nothing_written(backend: &dyn Backend) {
+    let (_loc, store, _clock) = fresh(backend).await;
+    // One level over the limit, and far deeper than any recursive walk could survive.
+    for depth in [berth_core::limits::MAX_DEPTH + 1, 500_000] {
+        let mut b = Batch::new();
+        b.put("c", "good", json!(1));
+        b.put("c", "deep", nested(depth));
+        let err = store.commit(b).await.expect_err("too deep must fail");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{depth}: {err}");
+        assert!(err.to_string().contains("nested"), "{err}");
+    }
+    assert_eq!(store.records().count("c", "").await.unwrap(), 0);
+}

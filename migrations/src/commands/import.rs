@@ -3,8 +3,10 @@
 //! backend's own stores, idempotently (runs and approvals restored exactly, logs appended on
 //! (run, sequence), artifacts upserted on (run, name)).
 //!
-//! A run folder with a malformed file is reported with file and line and skipped whole (never
-//! half-imported); the rest go on, and the exit code is 6.
+//! The export's trailer (counts and checksum in `manifest.json`) is verified before anything is
+//! written: a truncated or altered export imports nothing. A run folder with a malformed file
+//! is reported with file and line and skipped whole (never half-imported: a run's document is
+//! written after its logs, artifacts and approvals); the rest go on, and the exit code is 6.
 
 use crate::cli::ImportArgs;
 use crate::connect::Target;
@@ -17,34 +19,11 @@ use berth_core::{OpenOptions, Store};
 use berth_state_mongo::MongoConfig;
 use futures::StreamExt;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Run folders imported at once.
 const PARALLEL: usize = 8;
-
-/// The run folders of the export in `dir`, sorted.
-fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>, MigrateError> {
-    let runs = dir.join("runs");
-    let entries = match std::fs::read_dir(&runs) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(MigrateError::Io { path: runs, source }),
-    };
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| MigrateError::Io {
-            path: runs.clone(),
-            source,
-        })?;
-        let path = entry.path();
-        if path.is_dir() {
-            dirs.push(path);
-        }
-    }
-    dirs.sort();
-    Ok(dirs)
-}
 
 /// Reads and restores one run folder; a problem is `Err(message naming the file)`.
 async fn import_one(store: &Store, run_dir: PathBuf) -> Result<Counts, String> {
@@ -65,20 +44,17 @@ pub async fn run(
     out: Out,
 ) -> Result<Report, MigrateError> {
     let started = Instant::now();
-    let manifest =
-        export::read_manifest(&args.from).map_err(|e| MigrateError::Import(e.to_string()))?;
-    let dirs = run_dirs(&args.from)?;
+    let from = args.from.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        export::verify_dir(&from).and_then(|_| export::run_dirs(&from))
+    })
+    .await
+    .map_err(|e| MigrateError::Import(format!("verifying the export failed: {e}")))?;
+    let dirs = verified.map_err(|e| MigrateError::Import(format!("{e}; nothing was imported")))?;
     let config = MongoConfig::new(uri)
         .database(target.db.name())
         .collections(target.names.clone());
     let store = berth_state_mongo::open(config, OpenOptions::default()).await?;
-    if manifest.runs != dirs.len() as u64 {
-        out.notice(format!(
-            "the manifest counts {} runs but {} run folders are present; importing the folders",
-            manifest.runs,
-            dirs.len()
-        ));
-    }
     let total = dirs.len() as u64;
     let mut progress = Progress::new(total, "runs");
     let mut imported = Counts::default();

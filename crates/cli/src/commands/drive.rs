@@ -42,6 +42,12 @@ pub async fn run(
     run_id: Option<String>,
     tenant: Option<String>,
 ) -> Result<u8, CliError> {
+    // Ids become directory and file names under --artifacts: checked before anything is
+    // read or written.
+    if let Some(id) = &run_id {
+        berth::packrun::validate_run_id(id).map_err(CliError::usage)?;
+    }
+    berth::packrun::validate_tenant_id(&tenant).map_err(CliError::usage)?;
     let plan = LoadedPlan::from_file(plan_path)?;
     let store = ctx.store().await?;
     if detach {
@@ -93,6 +99,7 @@ async fn detach_run(
             exit::FAILURE,
         )
     })?;
+    berth::packrun::validate_run_id(&run_id).map_err(CliError::usage)?;
     let log_path = ctx.cli.artifacts.join(format!("{run_id}.runner.log"));
     let log = std::fs::File::create(&log_path).map_err(|e| {
         CliError::other(

@@ -27,7 +27,36 @@ pub async fn export(ctx: &Ctx, to: &Path) -> Result<u8, CliError> {
     progress(&format!("exporting to {} …", to.display()));
     let counts = export::export_store(&store, to).await;
     progress_done();
-    let counts = counts?;
+    let counts = match counts {
+        Err(export::ExportError::Unreadable { counts, unreadable }) => {
+            // Everything readable is in the export; say exactly what is not, and fail.
+            let names: Vec<String> = unreadable
+                .iter()
+                .map(|u| format!("{} ({})", u.run_id, u.reason))
+                .collect();
+            if ctx.out.json {
+                ctx.out.json_line(&serde_json::json!({
+                    "exported": counts, "to": to, "unreadable": unreadable,
+                }));
+            } else {
+                ctx.out.line(format!(
+                    "exported {} to {}",
+                    counts_text(&counts),
+                    to.display()
+                ));
+            }
+            return Err(CliError::other(
+                format!(
+                    "{} run(s) could not be read and are NOT in the export: {}",
+                    unreadable.len(),
+                    names.join("; ")
+                ),
+                "the store holds damaged records; repair or delete those runs, or restore them from an older export",
+                exit::FAILURE,
+            ));
+        }
+        other => other?,
+    };
     if ctx.out.json {
         ctx.out
             .json_line(&serde_json::json!({ "exported": counts, "to": to }));
@@ -47,8 +76,19 @@ pub async fn export(ctx: &Ctx, to: &Path) -> Result<u8, CliError> {
 
 /// `berth import`.
 pub async fn import(ctx: &Ctx, from: &Path) -> Result<u8, CliError> {
-    // Read and checked before the store is opened: a wrong or damaged export writes nothing.
-    let (bundles, problems) = export::read_dir(from)?;
+    // Verified (trailer counts and checksum) and read before the store is opened: a wrong,
+    // truncated or damaged export writes nothing.
+    let (bundles, problems) = export::read_dir(from).map_err(|e| {
+        if e.missing {
+            CliError::File(e)
+        } else {
+            CliError::other(
+                format!("{e}; nothing was imported"),
+                "export again from the source store (`berth export --to NEW_DIR`)",
+                exit::REFUSED,
+            )
+        }
+    })?;
     if let Some(first) = problems.first() {
         return Err(CliError::other(
             format!(
@@ -61,6 +101,7 @@ pub async fn import(ctx: &Ctx, from: &Path) -> Result<u8, CliError> {
     }
     let store = ctx.store().await?;
     let mut written = Counts::default();
+    let mut skipped: Vec<serde_json::Value> = Vec::new();
     let total = bundles.len();
     for (i, bundle) in bundles.iter().enumerate() {
         progress(&format!(
@@ -68,17 +109,46 @@ pub async fn import(ctx: &Ctx, from: &Path) -> Result<u8, CliError> {
             i + 1,
             bundle.run.id
         ));
-        written.add(export::restore_bundle(&store, bundle).await?);
+        // Each run is restored with its logs, artifacts and approvals before its run
+        // document; one the store refuses is skipped whole and named.
+        match export::restore_bundle(&store, bundle).await {
+            Ok(counts) => written.add(counts),
+            Err(e) if e.is_retryable() || e.kind() == berth::ErrorKind::Backend => {
+                progress_done();
+                return Err(e.into());
+            }
+            Err(e) => skipped.push(serde_json::json!({
+                "runId": bundle.run.id, "reason": e.to_string(),
+            })),
+        }
     }
     progress_done();
     if ctx.out.json {
-        ctx.out
-            .json_line(&serde_json::json!({ "imported": written, "from": from }));
+        ctx.out.json_line(
+            &serde_json::json!({ "imported": written, "from": from, "skipped": skipped }),
+        );
     } else {
         ctx.out.line(format!(
             "imported {} from {} (importing again is safe: records are restored by id)",
             counts_text(&written),
             from.display()
+        ));
+    }
+    if !skipped.is_empty() {
+        let names: Vec<String> = skipped
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} ({})",
+                    s["runId"].as_str().unwrap_or("?"),
+                    s["reason"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        return Err(CliError::other(
+            format!("{} run(s) were refused and NOT imported: {}", skipped.len(), names.join("; ")),
+            "fix what the store refused, then import again (runs already imported are restored again by id)",
+            exit::REFUSED,
         ));
     }
     Ok(exit::OK)

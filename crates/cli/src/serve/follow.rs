@@ -101,7 +101,7 @@ async fn poll(
                 let tip = Tip {
                     last,
                     // A deleted run ends its follows too.
-                    ended: status.map_or(true, crate::serve::runs::ended),
+                    ended: status.is_none_or(crate::serve::runs::ended),
                     polled: true,
                 };
                 tx.send_if_modified(|t| {

@@ -14,12 +14,12 @@ use berth::packrun::LogLevel;
 use berth::packrun::{PackRun, RunCursor, RunQuery, RunStatus, StepStatus};
 use berth::Timestamp;
 use berth_packrun::book::RunBook;
-use berth_packrun::lease::{shard, LeaseRefusal, RunLease};
+use berth_packrun::lease::{shard, LeaseRefusal, RunClaim};
 use berth_packrun::logs::LogWriter;
+use berth_packrun::owned::OwnedWrites;
 use berth_packrun::PackRunError;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 /// Most runs in one page.
 pub const MAX_LIMIT: usize = 500;
@@ -129,7 +129,7 @@ pub async fn list(
         for (i, run) in page.iter().enumerate() {
             scanned += 1;
             after = Some(RunCursor::from(run));
-            if status.map_or(true, |s| run.status == s) {
+            if status.is_none_or(|s| run.status == s) {
                 runs.push(summary(run));
                 if runs.len() == limit {
                     more = more || i + 1 < page.len();
@@ -256,7 +256,7 @@ pub async fn cancel(
         }
         .into());
     }
-    let lease = match RunLease::acquire(&state.store, &id, CancellationToken::new()).await {
+    let claim = match RunClaim::acquire(&state.store, &id).await {
         Ok(l) => l,
         Err(LeaseRefusal::Held(l)) => {
             return Err(ApiError::from(PackRunError::Busy {
@@ -267,22 +267,20 @@ pub async fn cancel(
         }
         Err(LeaseRefusal::Store(e)) => return Err(e.into()),
     };
-    let result = cancel_held(&state.store, &id, &caller.name).await;
-    lease.release().await;
+    let owned = OwnedWrites::new(state.store.clone(), claim.clone());
+    let result = cancel_held(&owned, &id, &caller.name).await;
+    claim.release().await;
     let (run, changed) = result?;
     tracing::info!(run = %id, by = %caller.name, "run cancelled");
     Ok(Json(json!({ "run": detail(&run), "changed": changed })))
 }
 
 /// Marks run `id` cancelled and its unfinished steps skipped, and logs who did it; the caller
-/// holds the run's lease, so no runner writes at the same time.
-async fn cancel_held(
-    store: &berth::Store,
-    id: &str,
-    by: &str,
-) -> Result<(PackRun, bool), ApiError> {
-    // Read again under the lease: a runner may have ended it since.
-    let run = store
+/// holds the run's claim and every write is fenced by it, so no runner writes at the same time.
+async fn cancel_held(owned: &OwnedWrites, id: &str, by: &str) -> Result<(PackRun, bool), ApiError> {
+    // Read again under the claim: a runner may have ended it since.
+    let run = owned
+        .store()
         .runs()
         .get(id)
         .await?
@@ -290,7 +288,7 @@ async fn cancel_held(
     if ended(run.status) {
         return Ok((run, false));
     }
-    let book = RunBook::new(store.clone(), run);
+    let book = RunBook::new(owned.clone(), run);
     let run = book
         .update(|r| {
             r.status = RunStatus::Cancelled;
@@ -301,7 +299,7 @@ async fn cancel_held(
             }
         })
         .await?;
-    let log = LogWriter::open(store.clone(), id, None).await?;
+    let log = LogWriter::open(owned.clone(), id, None).await?;
     log.event(
         LogLevel::Warn,
         "run.cancelled",

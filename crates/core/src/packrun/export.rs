@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! DIR/
-//!   manifest.json                 {"format": "berth-export", "version": 1, "runs": 2}
+//!   manifest.json                 the trailer, written last: {"format": "berth-export",
+//!                                 "version": 2, "runs": 2, "counts": {…}, "checksum": "sha256:…"}
 //!   runs/<run dir>/run.json       the run document (camelCase fields, times in epoch ms)
 //!   runs/<run dir>/logs.ndjson    one log entry per line, ascending sequence
 //!   runs/<run dir>/artifacts.ndjson  one artifact record per line, by name
@@ -17,6 +18,12 @@
 //! `run.json`. Missing `.ndjson` files mean "none". Blank lines are ignored. Importing is
 //! idempotent: runs and approvals are restored exactly by id, logs are appended idempotently on
 //! (run, sequence), artifacts are upserted on (run, name).
+//!
+//! Completeness: the manifest is written after everything else and holds the record counts and
+//! a SHA-256 over every run file (see [`verify_dir`]); an import checks both before it writes
+//! anything, so a truncated, reordered, duplicated or damaged export is refused whole. A run is
+//! restored with its logs, artifacts and approvals before its run document, so a run never
+//! shows without them.
 //!
 //! File access here is synchronous; call it from a blocking context in async code.
 //!
@@ -39,6 +46,7 @@ use crate::packrun::{Approval, Artifact, LogEntry, PackRun, RunCursor, RunQuery}
 use crate::Store;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fs;
 use std::io::{self, BufRead, BufWriter, Write};
@@ -47,7 +55,7 @@ use std::path::{Path, PathBuf};
 /// The `format` field of a manifest.
 pub const FORMAT: &str = "berth-export";
 /// The version of the layout this module writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const PAGE: usize = 500;
 
 /// `manifest.json`.
@@ -59,6 +67,10 @@ pub struct Manifest {
     pub version: u32,
     /// Number of run directories written.
     pub runs: u64,
+    /// Records written, per kind.
+    pub counts: Counts,
+    /// `sha256:<hex>` over every run file, as [`verify_dir`] computes it.
+    pub checksum: String,
 }
 
 /// Everything of one run.
@@ -106,6 +118,8 @@ pub struct FileError {
     pub line: Option<usize>,
     /// What is wrong.
     pub message: String,
+    /// The file or directory does not exist.
+    pub missing: bool,
 }
 
 impl fmt::Display for FileError {
@@ -122,6 +136,7 @@ fn file_error(file: &Path, line: Option<usize>, message: impl Into<String>) -> F
         file: file.to_owned(),
         line,
         message: message.into(),
+        missing: false,
     }
 }
 
@@ -140,7 +155,10 @@ pub fn run_dir_name(id: &str) -> String {
 }
 
 fn io_error(file: &Path, e: io::Error) -> FileError {
-    file_error(file, None, e.to_string())
+    FileError {
+        missing: e.kind() == io::ErrorKind::NotFound,
+        ..file_error(file, None, e.to_string())
+    }
 }
 
 fn write_ndjson<T: Serialize>(file: &Path, items: &[T]) -> Result<(), FileError> {
@@ -212,6 +230,16 @@ pub fn read_bundle(run_dir: &Path) -> Result<RunBundle, FileError> {
             format!("a record of run {other:?} is filed under run {:?}", run.id),
         ));
     }
+    if let Some(w) = logs.windows(2).find(|w| w[0].sequence >= w[1].sequence) {
+        return Err(file_error(
+            &run_dir.join("logs.ndjson"),
+            None,
+            format!(
+                "log sequence {} follows {}: entries must ascend without repeats",
+                w[1].sequence, w[0].sequence
+            ),
+        ));
+    }
     Ok(RunBundle {
         run,
         logs,
@@ -239,24 +267,141 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, FileError> {
     Ok(manifest)
 }
 
-/// Reads every run directory of an export: the bundles that parsed, and a [`FileError`] for
-/// each one that did not (the rest are still returned).
-pub fn read_dir(dir: &Path) -> Result<(Vec<RunBundle>, Vec<FileError>), FileError> {
-    read_manifest(dir)?;
+/// The run directories of an export, sorted by name.
+pub fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
     let runs = dir.join("runs");
-    let mut entries: Vec<PathBuf> = match fs::read_dir(&runs) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+    let mut entries = Vec::new();
+    match fs::read_dir(&runs) {
+        Ok(rd) => {
+            for entry in rd {
+                let path = entry.map_err(|e| io_error(&runs, e))?.path();
+                if path.is_dir() {
+                    entries.push(path);
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_error(&runs, e)),
-    };
+    }
     entries.sort();
-    let mut bundles = Vec::new();
+    Ok(entries)
+}
+
+/// The files of a run directory, in checksum order.
+const RUN_FILES: [&str; 4] = [
+    "run.json",
+    "logs.ndjson",
+    "artifacts.ndjson",
+    "approvals.ndjson",
+];
+
+/// Checksum and counts of the run files under `dir`, read as they are on disk: per run
+/// directory (sorted), its name, then each of [`RUN_FILES`] as name, length and bytes (a
+/// missing file counts as empty). Counts are non-blank lines (runs: directories).
+fn digest_dir(dir: &Path) -> Result<(String, Counts), FileError> {
+    let mut hash = Sha256::new();
+    let mut counts = Counts::default();
+    for run_dir in run_dirs(dir)? {
+        let name = run_dir.file_name().map(|n| n.as_encoded_bytes().to_vec());
+        hash.update(name.unwrap_or_default());
+        hash.update([0]);
+        counts.runs += 1;
+        for file in RUN_FILES {
+            let path = run_dir.join(file);
+            let bytes = match fs::read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(io_error(&path, e)),
+            };
+            hash.update(file.as_bytes());
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(&bytes);
+            let lines = bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .count() as u64;
+            match file {
+                "logs.ndjson" => counts.logs += lines,
+                "artifacts.ndjson" => counts.artifacts += lines,
+                "approvals.ndjson" => counts.approvals += lines,
+                _ => {}
+            }
+        }
+    }
+    Ok((format!("sha256:{}", hex::encode(hash.finalize())), counts))
+}
+
+/// Writes the manifest (the trailer) of the run files now under `dir`: their counts and
+/// checksum. `export_store` calls it last; call it yourself after editing an export by hand.
+pub fn write_manifest(dir: &Path) -> Result<Manifest, FileError> {
+    let (checksum, counts) = digest_dir(dir)?;
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        version: VERSION,
+        runs: counts.runs,
+        counts,
+        checksum,
+    };
+    let file = dir.join("manifest.json");
+    let json =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| file_error(&file, None, e.to_string()))?;
+    fs::write(&file, json).map_err(|e| io_error(&file, e))?;
+    Ok(manifest)
+}
+
+/// Checks that the export in `dir` is complete and unchanged: its manifest (the trailer,
+/// written last) exists and its counts and checksum match the run files on disk. Nothing of
+/// an export that fails this may be imported.
+pub fn verify_dir(dir: &Path) -> Result<Manifest, FileError> {
+    let manifest = read_manifest(dir)?;
+    let (checksum, counts) = digest_dir(dir)?;
+    let file = dir.join("manifest.json");
+    if counts != manifest.counts || counts.runs != manifest.runs {
+        return Err(file_error(
+            &file,
+            None,
+            format!(
+                "incomplete export: the trailer counts {} runs, {} log entries, {} artifacts, \
+                 {} approvals; the files hold {}, {}, {}, {}",
+                manifest.counts.runs,
+                manifest.counts.logs,
+                manifest.counts.artifacts,
+                manifest.counts.approvals,
+                counts.runs,
+                counts.logs,
+                counts.artifacts,
+                counts.approvals
+            ),
+        ));
+    }
+    if checksum != manifest.checksum {
+        return Err(file_error(
+            &file,
+            None,
+            format!(
+                "the run files changed since export: checksum {checksum} is not the trailer's {}",
+                manifest.checksum
+            ),
+        ));
+    }
+    Ok(manifest)
+}
+
+/// Verifies the export in `dir` ([`verify_dir`]), then reads every run directory: the bundles
+/// that parsed, and a [`FileError`] for each one that did not (the rest are still returned).
+/// Two directories holding the same run id are a problem too.
+pub fn read_dir(dir: &Path) -> Result<(Vec<RunBundle>, Vec<FileError>), FileError> {
+    verify_dir(dir)?;
+    let mut bundles: Vec<RunBundle> = Vec::new();
     let mut problems = Vec::new();
-    for run_dir in entries {
+    let mut seen = std::collections::HashSet::new();
+    for run_dir in run_dirs(dir)? {
         match read_bundle(&run_dir) {
+            Ok(b) if !seen.insert(b.run.id.clone()) => problems.push(file_error(
+                &run_dir,
+                None,
+                format!("run {:?} appears in two directories", b.run.id),
+            )),
             Ok(b) => bundles.push(b),
             Err(e) => problems.push(e),
         }
@@ -290,10 +435,14 @@ pub async fn collect_bundle(store: &Store, id: &str) -> Result<Option<RunBundle>
     }))
 }
 
-/// Writes every run of `store` into `dir` (created if missing) with its manifest.
+/// Writes every run of `store` into `dir` (created if missing), then its manifest (the
+/// trailer). A run that cannot be read is left out and named in
+/// [`ExportError::Unreadable`], after everything readable was written (with a manifest that
+/// matches what was written).
 pub async fn export_store(store: &Store, dir: &Path) -> std::result::Result<Counts, ExportError> {
     fs::create_dir_all(dir).map_err(|e| ExportError::File(io_error(dir, e)))?;
     let mut counts = Counts::default();
+    let mut unreadable = Vec::new();
     let mut query = RunQuery {
         limit: PAGE,
         ..RunQuery::default()
@@ -301,14 +450,25 @@ pub async fn export_store(store: &Store, dir: &Path) -> std::result::Result<Coun
     loop {
         let page = store.runs().list(&query).await?;
         for run in &page {
-            if let Some(bundle) = collect_bundle(store, &run.id).await? {
-                write_bundle(dir, &bundle)?;
-                counts.add(Counts {
-                    runs: 1,
-                    logs: bundle.logs.len() as u64,
-                    artifacts: bundle.artifacts.len() as u64,
-                    approvals: bundle.approvals.len() as u64,
-                });
+            match collect_bundle(store, &run.id).await {
+                Ok(Some(bundle)) => {
+                    write_bundle(dir, &bundle)?;
+                    counts.add(Counts {
+                        runs: 1,
+                        logs: bundle.logs.len() as u64,
+                        artifacts: bundle.artifacts.len() as u64,
+                        approvals: bundle.approvals.len() as u64,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) if e.kind() == crate::ErrorKind::Corrupt => {
+                    tracing::warn!(run = %run.id, error = %e, "run left out of the export");
+                    unreadable.push(Unreadable {
+                        run_id: run.id.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         match page.last() {
@@ -316,21 +476,29 @@ pub async fn export_store(store: &Store, dir: &Path) -> std::result::Result<Coun
             _ => break,
         }
     }
-    let manifest = Manifest {
-        format: FORMAT.into(),
-        version: VERSION,
-        runs: counts.runs,
-    };
-    let file = dir.join("manifest.json");
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| ExportError::File(file_error(&file, None, e.to_string())))?;
-    fs::write(&file, json).map_err(|e| ExportError::File(io_error(&file, e)))?;
+    write_manifest(dir)?;
+    if !unreadable.is_empty() {
+        return Err(ExportError::Unreadable { counts, unreadable });
+    }
     Ok(counts)
 }
 
+/// A run an export could not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unreadable {
+    /// The run's id.
+    pub run_id: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// Writes `bundle` into `store` exactly (idempotent); returns what it wrote.
+///
+/// Logs, artifacts and approvals go first and the run document last, so a run that is
+/// listed always has everything of it; an import cut short leaves no visible half-run, and
+/// importing again completes it.
 pub async fn restore_bundle(store: &Store, bundle: &RunBundle) -> Result<Counts> {
-    store.runs().restore(bundle.run.clone()).await?;
     let mut logs = 0;
     for chunk in bundle.logs.chunks(PAGE) {
         logs += store.logs().append(chunk).await? as u64;
@@ -341,6 +509,7 @@ pub async fn restore_bundle(store: &Store, bundle: &RunBundle) -> Result<Counts>
     for approval in &bundle.approvals {
         store.approvals().restore(approval.clone()).await?;
     }
+    store.runs().restore(bundle.run.clone()).await?;
     Ok(Counts {
         runs: 1,
         logs,
@@ -359,6 +528,14 @@ pub enum ExportError {
     /// Writing a file failed.
     #[error(transparent)]
     File(#[from] FileError),
+    /// Everything readable was exported, but these runs could not be read.
+    #[error("{} run(s) could not be read and are not in the export: {}", unreadable.len(), unreadable.iter().map(|u| format!("{} ({})", u.run_id, u.reason)).collect::<Vec<_>>().join("; "))]
+    Unreadable {
+        /// What was exported.
+        counts: Counts,
+        /// What was not.
+        unreadable: Vec<Unreadable>,
+    },
 }
 
 #[cfg(test)]

@@ -38,29 +38,31 @@ pub use run::{
     FailurePolicy, PackRun, RunCursor, RunQuery, RunStatus, RunStore, StepState, StepStatus,
 };
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-/// Longest run id, so derived collection names stay within their limit.
-pub const MAX_RUN_ID: usize = 200;
+/// Longest run id.
+pub const MAX_RUN_ID: usize = crate::ident::MAX_ID;
 
-/// Checks a run id: 1–200 bytes, no NUL or unit separator (used in derived keys).
+/// Checks a run id against the identifier rule ([`crate::ident`]): it becomes keys, index
+/// names and directory names.
 pub fn validate_run_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > MAX_RUN_ID || id.contains(['\0', '\u{1f}']) {
-        return Err(Error::invalid(
-            "run id",
-            format!("must be 1–{MAX_RUN_ID} bytes without NUL or U+001F"),
-        ));
-    }
-    Ok(())
+    crate::ident::validate_id("run id", id)
 }
 
-/// Checks an optional tenant id: 1–200 bytes without NUL (it becomes part of index names).
+/// Checks an artifact name against the identifier rule: it becomes a key and a file name.
+pub fn validate_artifact_name(name: &str) -> Result<()> {
+    crate::ident::validate_id("artifact name", name)
+}
+
+/// Checks an approval (gate) id against the identifier rule: it becomes a key.
+pub fn validate_gate_id(id: &str) -> Result<()> {
+    crate::ident::validate_id("gate id", id)
+}
+
+/// Checks an optional tenant id against the identifier rule ([`crate::ident`]).
 pub fn validate_tenant_id(tenant: &Option<String>) -> Result<()> {
     match tenant {
-        Some(t) if t.is_empty() || t.len() > 200 || t.contains('\0') => Err(Error::invalid(
-            "tenant id",
-            "must be 1–200 bytes without NUL",
-        )),
-        _ => Ok(()),
+        Some(t) => crate::ident::validate_id("tenant id", t),
+        None => Ok(()),
     }
 }

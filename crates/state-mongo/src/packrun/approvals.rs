@@ -8,8 +8,8 @@ use crate::errors::{ctx, is_duplicate_key};
 use crate::schema::Role;
 use crate::shared::{collect, Shared};
 use async_trait::async_trait;
-use berth_core::limits::validate_key;
 use berth_core::packrun::generic::apply_decision;
+use berth_core::packrun::validate_gate_id;
 use berth_core::packrun::{validate_run_id, Approval, ApprovalStore, DecisionRequest};
 use berth_core::{Error, Fence, Result, Timestamp};
 use mongodb::bson::{doc, Document};
@@ -172,7 +172,7 @@ impl MongoApprovals {
 impl ApprovalStore for MongoApprovals {
     async fn create(&self, approval: Approval) -> Result<Approval> {
         validate_run_id(&approval.run_id)?;
-        validate_key(&approval.approval_id)?;
+        validate_gate_id(&approval.approval_id)?;
         let span = tracing::debug_span!("mongo.approvals.create", run = %approval.run_id, approval = %approval.approval_id);
         self.shared
             .deadline("create approval", self.create_inner(approval))
@@ -182,7 +182,7 @@ impl ApprovalStore for MongoApprovals {
 
     async fn create_fenced(&self, approval: Approval, fence: &Fence) -> Result<Approval> {
         validate_run_id(&approval.run_id)?;
-        validate_key(&approval.approval_id)?;
+        validate_gate_id(&approval.approval_id)?;
         let span = tracing::debug_span!("mongo.approvals.create_fenced", run = %approval.run_id, approval = %approval.approval_id, token = fence.token);
         self.shared
             .deadline("create approval", self.create_fenced_inner(approval, fence))
@@ -192,7 +192,7 @@ impl ApprovalStore for MongoApprovals {
 
     async fn restore(&self, approval: Approval) -> Result<Approval> {
         validate_run_id(&approval.run_id)?;
-        validate_key(&approval.approval_id)?;
+        validate_gate_id(&approval.approval_id)?;
         let span = tracing::debug_span!("mongo.approvals.restore", run = %approval.run_id, approval = %approval.approval_id);
         self.shared
             .deadline("restore approval", self.restore_inner(approval))
@@ -202,7 +202,7 @@ impl ApprovalStore for MongoApprovals {
 
     async fn get(&self, run: &str, approval_id: &str) -> Result<Option<Approval>> {
         validate_run_id(run)?;
-        validate_key(approval_id)?;
+        validate_gate_id(approval_id)?;
         let span = tracing::debug_span!("mongo.approvals.get", run, approval = approval_id);
         let fut = async { Ok(self.read(run, approval_id).await?.map(|(a, _)| a)) };
         self.shared
@@ -241,7 +241,7 @@ impl ApprovalStore for MongoApprovals {
         request: DecisionRequest,
     ) -> Result<Approval> {
         validate_run_id(run)?;
-        validate_key(approval_id)?;
+        validate_gate_id(approval_id)?;
         let span = tracing::debug_span!("mongo.approvals.decide", run, approval = approval_id, actor = %request.actor);
         self.shared
             .deadline(

@@ -6,7 +6,7 @@ use crate::errors::{ctx, is_duplicate_key};
 use crate::schema::Role;
 use crate::shared::{collect, Shared};
 use async_trait::async_trait;
-use berth_core::limits::validate_key;
+use berth_core::packrun::validate_artifact_name;
 use berth_core::packrun::{validate_run_id, Artifact, ArtifactStore};
 use berth_core::{Error, Fence, Result};
 use mongodb::bson::{doc, Document};
@@ -88,7 +88,7 @@ impl MongoArtifacts {
 impl ArtifactStore for MongoArtifacts {
     async fn record(&self, artifact: Artifact) -> Result<()> {
         validate_run_id(&artifact.run_id)?;
-        validate_key(&artifact.name)?;
+        validate_artifact_name(&artifact.name)?;
         let span = tracing::debug_span!("mongo.artifacts.record", run = %artifact.run_id, name = %artifact.name);
         self.shared
             .deadline("record artifact", self.record_inner(&artifact))
@@ -98,7 +98,7 @@ impl ArtifactStore for MongoArtifacts {
 
     async fn record_fenced(&self, artifact: Artifact, fence: &Fence) -> Result<()> {
         validate_run_id(&artifact.run_id)?;
-        validate_key(&artifact.name)?;
+        validate_artifact_name(&artifact.name)?;
         let span = tracing::debug_span!("mongo.artifacts.record_fenced", run = %artifact.run_id, name = %artifact.name, token = fence.token);
         self.shared
             .deadline(
@@ -111,7 +111,7 @@ impl ArtifactStore for MongoArtifacts {
 
     async fn get(&self, run: &str, name: &str) -> Result<Option<Artifact>> {
         validate_run_id(run)?;
-        validate_key(name)?;
+        validate_artifact_name(name)?;
         let span = tracing::debug_span!("mongo.artifacts.get", run, name);
         let fut = async {
             let found = self

@@ -125,7 +125,7 @@ pub(crate) fn decode(doc: &Document) -> Result<(Record, Stored)> {
 
 /// Parses stored JSON text.
 pub(crate) fn parse(bytes: &[u8], key: &str) -> Result<serde_json::Value> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(format!("record {key:?}: {e}")))
+    berth_core::limits::decode_stored(bytes, &format!("record {key:?}"))
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use crate::db::Db;
 use crate::sql_error::SqlResult;
 use crate::values::{decode_doc, enum_text, json_text, text_of};
 use async_trait::async_trait;
-use berth_core::limits::validate_key;
 use berth_core::packrun::generic::apply_decision;
+use berth_core::packrun::validate_gate_id;
 use berth_core::packrun::{validate_run_id, Approval, ApprovalStore, DecisionRequest};
 use berth_core::{Error, Fence, Result, Timestamp};
 use rusqlite::{params, Connection};
@@ -44,7 +44,7 @@ fn read_one(conn: &Connection, run: &str, approval_id: &str) -> Result<Option<Ap
 impl ApprovalStore for SqliteApprovals {
     async fn restore(&self, approval: Approval) -> Result<Approval> {
         validate_run_id(&approval.run_id)?;
-        validate_key(&approval.approval_id)?;
+        validate_gate_id(&approval.approval_id)?;
         let span = tracing::debug_span!("sqlite.approvals.restore", run = %approval.run_id, approval = %approval.approval_id);
         self.db
             .writer
@@ -75,7 +75,7 @@ impl ApprovalStore for SqliteApprovals {
     }
     async fn get(&self, run: &str, approval_id: &str) -> Result<Option<Approval>> {
         validate_run_id(run)?;
-        validate_key(approval_id)?;
+        validate_gate_id(approval_id)?;
         let span = tracing::trace_span!("sqlite.approvals.get", run, approval = approval_id);
         span.in_scope(|| {
             self.db
@@ -114,7 +114,7 @@ impl ApprovalStore for SqliteApprovals {
         request: DecisionRequest,
     ) -> Result<Approval> {
         validate_run_id(run)?;
-        validate_key(approval_id)?;
+        validate_gate_id(approval_id)?;
         let (run, approval_id) = (run.to_owned(), approval_id.to_owned());
         let clock = self.db.clock.clone();
         let span =
@@ -144,7 +144,7 @@ impl ApprovalStore for SqliteApprovals {
 impl SqliteApprovals {
     async fn create_with(&self, mut approval: Approval, fence: Option<Fence>) -> Result<Approval> {
         validate_run_id(&approval.run_id)?;
-        validate_key(&approval.approval_id)?;
+        validate_gate_id(&approval.approval_id)?;
         let clock = self.db.clock.clone();
         let span = tracing::debug_span!("sqlite.approvals.create", run = %approval.run_id, approval = %approval.approval_id);
         self.db

@@ -5,7 +5,7 @@ use crate::db::Db;
 use crate::sql_error::SqlResult;
 use crate::values::{enum_from_text, enum_text, text_of, timestamp};
 use async_trait::async_trait;
-use berth_core::limits::validate_key;
+use berth_core::packrun::validate_artifact_name;
 use berth_core::packrun::{validate_run_id, Artifact, ArtifactStore};
 use berth_core::{Fence, Result};
 use rusqlite::{params, Row};
@@ -50,7 +50,7 @@ impl ArtifactStore for SqliteArtifacts {
     }
     async fn get(&self, run: &str, name: &str) -> Result<Option<Artifact>> {
         validate_run_id(run)?;
-        validate_key(name)?;
+        validate_artifact_name(name)?;
         let sql = format!("SELECT {COLUMNS} FROM pack_artifacts WHERE run_id = ?1 AND name = ?2");
         let span = tracing::trace_span!("sqlite.artifacts.get", run, name);
         span.in_scope(|| {
@@ -86,7 +86,7 @@ impl ArtifactStore for SqliteArtifacts {
 impl SqliteArtifacts {
     async fn record_with(&self, artifact: Artifact, fence: Option<Fence>) -> Result<()> {
         validate_run_id(&artifact.run_id)?;
-        validate_key(&artifact.name)?;
+        validate_artifact_name(&artifact.name)?;
         check_size(&artifact)?;
         let status = enum_text("artifact status", &artifact.status)?;
         let span = tracing::debug_span!("sqlite.artifacts.record", run = %artifact.run_id, name = %artifact.name);

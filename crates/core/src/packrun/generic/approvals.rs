@@ -1,6 +1,6 @@
 use crate::codec::{from_json, to_json};
 use crate::error::{Error, Result};
-use crate::limits::validate_key;
+use crate::packrun::validate_gate_id;
 use crate::packrun::{
     validate_run_id, Approval, ApprovalDecision, ApprovalStatus, ApprovalStore, Decision,
     DecisionRequest,
@@ -83,7 +83,7 @@ impl GenericApprovals {
 
     async fn create_with(&self, mut approval: Approval, fence: Option<&Fence>) -> Result<Approval> {
         validate_run_id(&approval.run_id)?;
-        validate_key(&approval.approval_id)?;
+        validate_gate_id(&approval.approval_id)?;
         if approval.requested_at == Timestamp::default() {
             approval.requested_at = self.clock.now();
         }
@@ -121,7 +121,7 @@ impl ApprovalStore for GenericApprovals {
 
     async fn get(&self, run: &str, approval_id: &str) -> Result<Option<Approval>> {
         validate_run_id(run)?;
-        validate_key(approval_id)?;
+        validate_gate_id(approval_id)?;
         match self.records.get(&collection(run), approval_id).await? {
             Some(r) => from_json(r.value, "approval").map(Some),
             None => Ok(None),
@@ -140,7 +140,7 @@ impl ApprovalStore for GenericApprovals {
 
     async fn restore(&self, approval: Approval) -> Result<Approval> {
         validate_run_id(&approval.run_id)?;
-        validate_key(&approval.approval_id)?;
+        validate_gate_id(&approval.approval_id)?;
         let mut batch = Batch::new();
         batch.put(
             &collection(&approval.run_id),
@@ -158,7 +158,7 @@ impl ApprovalStore for GenericApprovals {
         request: DecisionRequest,
     ) -> Result<Approval> {
         validate_run_id(run)?;
-        validate_key(approval_id)?;
+        validate_gate_id(approval_id)?;
         let coll = collection(run);
         let mut attempt = 0;
         loop {

@@ -1,6 +1,6 @@
 use crate::codec::{from_json, to_json};
 use crate::error::Result;
-use crate::limits::validate_key;
+use crate::packrun::validate_artifact_name;
 use crate::packrun::{validate_run_id, Artifact, ArtifactStore};
 use crate::record::Scan;
 use crate::{Batch, Fence, RecordStore};
@@ -35,7 +35,7 @@ impl ArtifactStore for GenericArtifacts {
 
     async fn get(&self, run: &str, name: &str) -> Result<Option<Artifact>> {
         validate_run_id(run)?;
-        validate_key(name)?;
+        validate_artifact_name(name)?;
         match self.records.get(&collection(run), name).await? {
             Some(r) => from_json(r.value, "artifact").map(Some),
             None => Ok(None),
@@ -56,7 +56,7 @@ impl ArtifactStore for GenericArtifacts {
 impl GenericArtifacts {
     async fn record_with(&self, artifact: Artifact, fence: Option<&Fence>) -> Result<()> {
         validate_run_id(&artifact.run_id)?;
-        validate_key(&artifact.name)?;
+        validate_artifact_name(&artifact.name)?;
         let mut batch = Batch::new();
         if let Some(f) = fence {
             batch.fence(f);
