@@ -28,32 +28,9 @@ fn signal(child: &Child, sig: Signal) {
     kill_process(pid, sig).expect("signal the runner");
 }
 
-/// A store of the MongoDB test server: a fresh database, migrated by the test.
+/// A store of the MongoDB test server with the short lease TTL.
 fn mongo_env() -> Env {
-    let uri = match std::env::var("BERTH_TEST_MONGODB_URI") {
-        Ok(u) if !u.trim().is_empty() => u,
-        _ => panic!(
-            "BERTH_TEST_MONGODB_URI is not set: run ./scripts/test.sh, or \
-             `eval \"$(scripts/mongo-server.sh)\"` and then cargo test"
-        ),
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let db = format!("berth_own_{}_{nanos}", std::process::id());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let config = berth_state_mongo::MongoConfig::new(uri.clone())
-            .database(db.clone())
-            .auto_migrate(true);
-        berth_state_mongo::open(config, berth_core::OpenOptions::default())
-            .await
-            .expect("migrate a fresh test database");
-    });
-    let (base, query) = uri.split_once('?').unwrap_or((&uri, ""));
-    let mut env = sqlite_env();
-    env.store = format!("{}/{db}?{query}", base.trim_end_matches('/'));
-    env
+    with_ttl(Env::mongo("berth_own"))
 }
 
 /// A store on SQLite with the short lease TTL.

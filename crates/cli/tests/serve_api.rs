@@ -30,7 +30,10 @@ struct Fixture {
 }
 
 fn paused(plan: &str) -> Fixture {
-    let env = Env::new();
+    paused_in(Env::new(), plan)
+}
+
+fn paused_in(env: Env, plan: &str) -> Fixture {
     env.write("plan.json", plan);
     let run = env.run(&["run", "plan.json", "--run-id", "r1"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
@@ -708,7 +711,15 @@ fn serve_binds_to_loopback_by_default() {
 
 #[test]
 fn two_instances_on_one_store_see_the_same_run_live() {
-    let f = paused(GATED_PLAN);
+    two_instances_see_the_same_run_live(paused(GATED_PLAN));
+}
+
+#[test]
+fn two_instances_on_one_mongodb_see_the_same_run_live() {
+    two_instances_see_the_same_run_live(paused_in(Env::mongo("berth_serve"), GATED_PLAN));
+}
+
+fn two_instances_see_the_same_run_live(f: Fixture) {
     let other = f.env.serve(&[]);
     // Follow on one instance, approve on the other: the other executes the run, the first
     // streams its lines as they are stored.

@@ -211,3 +211,34 @@ pub fn step_status(show: &Value, step: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+impl Env {
+    /// A fresh directory whose store is a fresh database (named from `prefix`) on the
+    /// MongoDB test server, migrated by the test.
+    pub fn mongo(prefix: &str) -> Env {
+        let uri = match std::env::var("BERTH_TEST_MONGODB_URI") {
+            Ok(u) if !u.trim().is_empty() => u,
+            _ => panic!(
+                "BERTH_TEST_MONGODB_URI is not set: run ./scripts/test.sh, or \
+             `eval \"$(scripts/mongo-server.sh)\"` and then cargo test"
+            ),
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let db = format!("{prefix}_{}_{nanos}", std::process::id());
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let config = berth_state_mongo::MongoConfig::new(uri.clone())
+                .database(db.clone())
+                .auto_migrate(true);
+            berth_state_mongo::open(config, berth_core::OpenOptions::default())
+                .await
+                .expect("migrate a fresh test database");
+        });
+        let (base, query) = uri.split_once('?').unwrap_or((&uri, ""));
+        let mut env = Env::new();
+        env.store = format!("{}/{db}?{query}", base.trim_end_matches('/'));
+        env
+    }
+}
