@@ -61,7 +61,10 @@ fn every_api_call_needs_a_valid_token_and_writes_need_the_approver_role() {
     assert_eq!(none.status, 401);
     assert_eq!(none.kind(), "unauthorized");
     assert!(none.content_type.starts_with("application/json"));
-    let forged = format!("{}0", &f.viewer[..f.viewer.len() - 1]);
+    // The real token with its last character changed (to a different one, whatever it was).
+    let last = if f.viewer.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &f.viewer[..f.viewer.len() - 1]);
+    assert_ne!(forged, f.viewer);
     for bad in [
         "nonsense",
         "berth_00000000000000000000000000000000_00",
