@@ -4,7 +4,7 @@
 #
 #   export BERTH_TEST_MONGODB_URI=mongodb://127.0.0.1:PORT/
 #   export BERTH_TEST_MONGODB_PID=PID
-#   export BERTH_TEST_SECANTUSD=/path/to/.venv/bin/secantusd-py
+#   export BERTH_TEST_SECANTUSD=/path/to/scripts/secantusd.py
 #
 # Usage (from scripts/test.sh):
 #   eval "$(scripts/mongo-server.sh)"
@@ -18,17 +18,23 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${BERTH_TEST_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
+# Pinned: scripts/secantusd.py adds a transaction reaper to this version's server.
+secantus_version=0.7.0b3
 
 if [ ! -x "$venv/bin/python" ]; then
     echo "mongo-server: creating virtualenv $venv" >&2
     "$python" -m venv "$venv" >&2
 fi
-if [ ! -x "$venv/bin/secantusd-py" ]; then
-    echo "mongo-server: installing SecantusDB into $venv" >&2
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check SecantusDB >&2
+installed() {
+    "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("SecantusDB") != sys.argv[1])' \
+        "$secantus_version" 2>/dev/null
+}
+if ! installed; then
+    echo "mongo-server: installing SecantusDB $secantus_version into $venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "SecantusDB==$secantus_version" >&2
 fi
-if [ ! -x "$venv/bin/secantusd-py" ]; then
-    echo "mongo-server: secantusd-py is missing after installing SecantusDB" >&2
+if ! installed; then
+    echo "mongo-server: SecantusDB $secantus_version is missing after installing it" >&2
     exit 1
 fi
 
@@ -38,7 +44,7 @@ log="${BERTH_TEST_MONGODB_LOG:-$storage.log}"
 
 # The subshell removes the storage directory once the server is gone, however it ends.
 (
-    "$venv/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$storage" \
+    "$venv/bin/python" "$root/scripts/secantusd.py" --host 127.0.0.1 --port "$port" --storage-path "$storage" \
         --log-level WARNING >"$log" 2>&1 &
     server=$!
     trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$storage"' TERM INT
@@ -64,7 +70,7 @@ with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
 PY
 do
     if ! kill -0 "$pid" 2>/dev/null; then
-        echo "mongo-server: secantusd-py exited early; log: $log" >&2
+        echo "mongo-server: the server exited early; log: $log" >&2
         cat "$log" >&2 || true
         exit 1
     fi
@@ -79,4 +85,4 @@ done
 echo "mongo-server: SecantusDB on 127.0.0.1:$port (pid $pid, log $log)" >&2
 echo "export BERTH_TEST_MONGODB_URI=mongodb://127.0.0.1:$port/"
 echo "export BERTH_TEST_MONGODB_PID=$pid"
-echo "export BERTH_TEST_SECANTUSD=$venv/bin/secantusd-py"
+echo "export BERTH_TEST_SECANTUSD=$root/scripts/secantusd.py"

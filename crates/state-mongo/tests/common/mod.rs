@@ -101,7 +101,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `secantusd-py` with `flags` on a free loopback port and a temporary storage path.
+    /// Starts the SecantusDB launcher with `flags` on a free loopback port and a temporary storage path.
     pub fn start(flags: &[&str]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -118,7 +118,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start secantusd-py");
+            .expect("start scripts/secantusd.py");
         Server {
             uri: format!("mongodb://127.0.0.1:{port}/"),
             child,
@@ -135,18 +135,19 @@ impl Drop for Server {
     }
 }
 
-/// The `secantusd-py` the harness installed: `BERTH_TEST_SECANTUSD`, else the workspace `.venv`.
+/// The SecantusDB launcher (`scripts/secantusd.py`, the server with a transaction reaper):
+/// `BERTH_TEST_SECANTUSD`, else the repository's, which needs SecantusDB in `.venv`.
 fn secantusd() -> PathBuf {
     if let Ok(p) = std::env::var("BERTH_TEST_SECANTUSD") {
         return PathBuf::from(p);
     }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/secantusd-py");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     assert!(
-        local.exists(),
-        "secantusd-py not found (BERTH_TEST_SECANTUSD unset, no .venv): run `./scripts/test.sh`, \
-         which installs SecantusDB into .venv"
+        root.join(".venv/bin/secantusd-py").exists(),
+        "SecantusDB is not installed in .venv (and BERTH_TEST_SECANTUSD is unset): run \
+         `./scripts/test.sh`, which installs it"
     );
-    local
+    root.join("scripts/secantusd.py")
 }
 
 /// Opens `config`, waiting (bounded) for a server that is still starting.
