@@ -42,7 +42,14 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${BERTH_CHROMIUM:-}" ]; then
 fi
 
 step "cargo test --workspace --all-features"
-cargo test --workspace --all-features
+# Bounded: a test that hangs fails the run with a message instead of eating CI's hard limit.
+test_minutes="${BERTH_TEST_MINUTES:-50}"
+rc=0
+timeout --kill-after=30 "${test_minutes}m" cargo test --workspace --all-features || rc=$?
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+  echo "cargo test did not finish within $test_minutes minutes (BERTH_TEST_MINUTES): a test hangs" >&2
+fi
+[ "$rc" -eq 0 ] || exit "$rc"
 
 if [ -d benches ]; then
   step "benches compile and run briefly"
