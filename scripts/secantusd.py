@@ -29,7 +29,8 @@ try:
 except ImportError:
     venv = os.environ.get("BERTH_TEST_VENV") or os.path.join(ROOT, ".venv")
     python = os.path.join(venv, "bin", "python")
-    if os.path.realpath(sys.executable) == os.path.realpath(python) or not os.path.exists(python):
+    # A virtualenv's python is a link to the system one: tell them apart by sys.prefix.
+    if os.path.realpath(sys.prefix) == os.path.realpath(venv) or not os.path.exists(python):
         sys.exit(f"secantusd.py: SecantusDB is not installed in {venv}: run ./scripts/test.sh")
     os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
 
