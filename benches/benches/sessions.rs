@@ -1,12 +1,13 @@
 //! Sessions on every backend side by side: keeping a session that holds 300 shards alive (one
 //! write, whatever it holds) beside refreshing 300 owner leases row by row, and acquiring 300
-//! free shards in a session.
+//! free shards in a session: shards never taken before (a new row each), and a fixed set of
+//! shards that exist but were released (what a runner meets after a rebalance or a restart).
 
 use berth_benches::fixture::{open, shards};
 use berth_benches::{backends, config, runtime};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const TTL: Duration = Duration::from_secs(3600);
 const SHARDS: usize = 300;
@@ -58,12 +59,48 @@ fn acquire_free(c: &mut Criterion) {
     group.finish();
 }
 
+fn acquire_released(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group(format!("session_acquire_{SHARDS}_released"));
+    group.throughput(Throughput::Elements(SHARDS as u64));
+    for backend in backends() {
+        let o = open(&rt, &backend);
+        let sessions = o.store.sessions().clone();
+        let session = rt
+            .block_on(sessions.open("10.0.0.1:4000", TTL))
+            .expect("open session");
+        let wanted = shards("default", SHARDS);
+        group.bench_function(BenchmarkId::from_parameter(backend.name), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let sessions = sessions.clone();
+                let wanted = wanted.clone();
+                async move {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        // Untimed: free the same shards again, so each round takes free rows.
+                        sessions
+                            .release(session.id, &wanted)
+                            .await
+                            .expect("release");
+                        let t = Instant::now();
+                        let held = sessions.acquire(session.id, &wanted).await;
+                        spent += t.elapsed();
+                        assert_eq!(held.expect("acquire").len(), SHARDS);
+                    }
+                    spent
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
 mod suite {
-    use super::{acquire_free, config, keepalive_held};
+    use super::{acquire_free, acquire_released, config, keepalive_held};
     criterion::criterion_group! {
         name = benches;
         config = config();
-        targets = keepalive_held, acquire_free
+        targets = keepalive_held, acquire_free, acquire_released
     }
 }
 criterion_main!(suite::benches);

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod fixture;
+pub mod pipelines;
 pub mod report;
 
 /// A future that opens a store.
