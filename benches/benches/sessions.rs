@@ -1,9 +1,10 @@
 //! Sessions on every backend side by side: keeping a session that holds 300 shards alive (one
-//! write, whatever it holds) beside refreshing 300 owner leases row by row, and acquiring 300
+//! write, whatever it holds; the store's clock moves a millisecond before each, so every
+//! keepalive changes the stored expiry, as one made every few seconds does) beside refreshing 300 owner leases row by row, and acquiring 300
 //! free shards in a session: shards never taken before (a new row each), and a fixed set of
 //! shards that exist but were released (what a runner meets after a rebalance or a restart).
 
-use berth_benches::fixture::{open, shards};
+use berth_benches::fixture::{open, open_clocked, shards};
 use berth_benches::{backends, config, runtime};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +18,7 @@ fn keepalive_held(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("session_keepalive_{SHARDS}_held"));
     group.throughput(Throughput::Elements(1));
     for backend in backends() {
-        let o = open(&rt, &backend);
+        let (o, clock) = open_clocked(&rt, &backend);
         let sessions = o.store.sessions().clone();
         let session = rt
             .block_on(sessions.open("10.0.0.1:4000", TTL))
@@ -28,6 +29,7 @@ fn keepalive_held(c: &mut Criterion) {
         assert_eq!(held.len(), SHARDS);
         group.bench_function(BenchmarkId::from_parameter(backend.name), |b| {
             b.to_async(&rt).iter(|| async {
+                clock.advance(Duration::from_millis(1));
                 sessions.keepalive(session.id).await.expect("keepalive");
             })
         });

@@ -4,8 +4,9 @@
 //! the run loudly rather than produce a figure.
 
 use crate::Backend;
-use berth_core::{Batch, Store};
+use berth_core::{Batch, Clock, ManualClock, OpenOptions, Store, SystemClock};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tokio::runtime::Runtime;
 
 /// A store opened for one bench, with the directory that holds its files.
@@ -22,6 +23,18 @@ pub fn open(rt: &Runtime, backend: &Backend) -> Open {
         .block_on(backend.open(dir.path()))
         .unwrap_or_else(|e| panic!("open {}: {e}", backend.name));
     Open { store, _dir: dir }
+}
+
+/// Opens `backend` fresh and empty with a clock the bench moves itself (set to the system's
+/// time at first), for workloads whose writes must change what is stored every time.
+pub fn open_clocked(rt: &Runtime, backend: &Backend) -> (Open, Arc<ManualClock>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let options = OpenOptions::default().with_clock(clock.clone());
+    let store = rt
+        .block_on(backend.open_with(dir.path(), options))
+        .unwrap_or_else(|e| panic!("open {}: {e}", backend.name));
+    (Open { store, _dir: dir }, clock)
 }
 
 /// The record value of every workload: a small JSON object (~70 bytes).

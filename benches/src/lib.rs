@@ -50,7 +50,12 @@ impl Backend {
 
     /// Opens a fresh, empty store in `dir`.
     pub async fn open(&self, dir: &Path) -> Result<Store> {
-        (self.open)(dir.to_path_buf(), OpenOptions::default()).await
+        self.open_with(dir, OpenOptions::default()).await
+    }
+
+    /// Opens a fresh, empty store in `dir` with `options` (a clock of the bench's own, say).
+    pub async fn open_with(&self, dir: &Path, options: OpenOptions) -> Result<Store> {
+        (self.open)(dir.to_path_buf(), options).await
     }
 }
 
