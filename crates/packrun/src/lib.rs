@@ -7,6 +7,10 @@
 //! the SHA-256 of the normalised plan ([`hash`]); it is stored with the run and checked on
 //! resume, so a changed plan is refused before anything is written.
 //!
+//! A step's environment value may be marked secret or read from berth's own environment
+//! ([`env`]); secret values are held as [`berth_core::Secret`], never stored (the stored plan
+//! and its hash have `***`), and masked in everything a run logs ([`mask`]).
+//!
 //! [`PackRunner::start`] creates the [`PackRun`](berth_core::packrun::PackRun) record, takes
 //! the run's lease (one runner per run; a dead local runner's lease is taken over at once)
 //! and runs one pipeline stage per top-level step. Commands are real child processes; every
