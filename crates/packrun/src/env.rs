@@ -75,12 +75,16 @@ impl EnvValue {
         }
     }
 
-    /// `fill` applied to text written in the plan (not to a `fromEnv` name).
+    /// `fill` applied to the text written in the plan: the value, or the `fromEnv` name (so
+    /// a map can read `TOKEN_{{item}}`).
     pub fn map_text(&self, fill: impl Fn(&str) -> String) -> EnvValue {
         match self {
             EnvValue::Plain(v) => EnvValue::Plain(fill(v)),
             EnvValue::Secret(v) => EnvValue::Secret(Secret::new(fill(v.expose()))),
-            other => other.clone(),
+            EnvValue::FromEnv { name, secret } => EnvValue::FromEnv {
+                name: fill(name),
+                secret: *secret,
+            },
         }
     }
 }
@@ -174,7 +178,7 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         let mut secret: Option<bool> = None;
         while let Some(field) = map.next_key::<String>()? {
             let duplicate = match field.as_str() {
-                "value" => value.replace(map.next_value()?).is_some(),
+                "value" => value.replace(map.next_value::<Text>()?.0).is_some(),
                 "fromEnv" => from_env.replace(map.next_value()?).is_some(),
                 "secret" => secret.replace(map.next_value()?).is_some(),
                 other => {
@@ -195,6 +199,41 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
             (Some(_), Some(_)) => Err(self.err("give either `value` or `fromEnv`, not both")),
             (None, None) => Err(self.err("needs `value` or `fromEnv`")),
         }
+    }
+}
+
+/// The `value` field: a string. Anything else is refused without quoting it, since it may
+/// be a secret (serde's usual message shows the number or boolean it got).
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text(v))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text, E> {
+                Err(E::custom("`value` must be a string"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text, E> {
+                Err(E::custom("`value` must be a string"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text, E> {
+                Err(E::custom("`value` must be a string"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text, E> {
+                Err(E::custom("`value` must be a string"))
+            }
+        }
+        deserializer.deserialize_any(V)
     }
 }
 
@@ -296,6 +335,10 @@ mod tests {
         // A field of the wrong type is named by its position.
         let e = env(r#"{"K":{"value":"a","secret":"yes"}}"#);
         assert!(e.contains("expected a boolean at line 1"), "{e}");
+        // A value that is not a string is refused without being quoted.
+        let e = env(r#"{"K":{"value":987654321,"secret":true}}"#);
+        assert!(e.contains("`value` must be a string at line 1"), "{e}");
+        assert!(!e.contains("987654321"), "{e}");
     }
 
     #[test]

@@ -561,5 +561,16 @@ mod tests {
         assert_eq!(step, "b");
         assert_eq!(missing.key, "K");
         assert_eq!(missing.variable, "BERTH_TEST_SURELY_UNSET_VARIABLE");
+        // A map item reads the variable its template names for it.
+        let plan = Plan::from_json(
+            r#"{"name":"p","steps":[{"kind":"map","id":"m","items":["eu"],"step":{"id":"t","program":"x",
+                "env":{"K":{"fromEnv":"BERTH_TEST_UNSET_{{item}}","secret":true}}}}]}"#,
+        )
+        .unwrap();
+        let (step, missing) = plan.missing_variable().unwrap();
+        assert_eq!(
+            (&step[..], &missing.variable[..]),
+            ("m.0", "BERTH_TEST_UNSET_eu")
+        );
     }
 }
