@@ -1,7 +1,7 @@
 //! Plan-marked secrets end to end: the real `berth` runs a plan whose step echoes a secret
 //! literal and a `fromEnv` secret; the child gets both, and neither value appears in what
 //! `berth` prints (human, `--json`, `BERTH_LOG=trace`), in `logs`, `show`, the store's files
-//! or an export.
+//! or an export; and a resume (CLI or API) of a secret literal needs the plan file.
 
 mod common;
 
@@ -130,14 +130,18 @@ fn secrets_reach_the_step_and_appear_nowhere_berth_prints_or_stores() {
     }
 }
 
+/// PLAN behind an approval gate.
+fn gated() -> String {
+    PLAN.replace(
+        r#""steps": ["#,
+        r#""steps": [{"kind": "approval", "id": "gate"},"#,
+    )
+}
+
 #[test]
 fn resuming_a_secret_literal_needs_the_plan_file() {
     let env = env();
-    let gated = PLAN.replace(
-        r#""steps": ["#,
-        r#""steps": [{"kind": "approval", "id": "gate"},"#,
-    );
-    env.write("plan.json", &gated);
+    env.write("plan.json", &gated());
     let paused = env.run(&["run", "plan.json", "--run-id", "g"]);
     assert_eq!(paused.code, 3, "{}", paused.stderr);
     // Deciding a gate needs no secret, even with the plan file gone.
@@ -161,4 +165,26 @@ fn resuming_a_secret_literal_needs_the_plan_file() {
         "{logs:?}"
     );
     assert_hidden("resume output", &(done.stdout + &done.stderr));
+}
+
+#[test]
+fn the_api_refuses_a_resume_without_the_secret_literal_and_never_shows_it() {
+    let env = env();
+    env.write("plan.json", &gated());
+    let paused = env.run(&["run", "plan.json", "--run-id", "g"]);
+    assert_eq!(paused.code, 3, "{}", paused.stderr);
+    std::fs::remove_file(env.path().join("plan.json")).unwrap();
+    let viewer = env.token("vic", "viewer", &[]);
+    let approver = env.token("ann", "approver", &[]);
+    let server = env.serve(&[]);
+    let r = server.post("/api/v1/runs/g/resume", &approver, "{}");
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.kind(), "secret_unavailable");
+    assert!(r.text.contains("TOKEN"), "{}", r.text);
+    let run = server.get("/api/v1/runs/g", &viewer);
+    assert_eq!(run.status, 200, "{}", run.text);
+    for text in [&r.text, &run.text] {
+        assert_hidden("the API's answer", text);
+    }
+    assert_eq!(env.show("g")["run"]["status"], "paused");
 }
