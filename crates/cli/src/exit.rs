@@ -159,6 +159,8 @@ impl CliError {
                 PackRunError::Corrupt { .. } => "the store holds damaged data; restore from an export (`berth import`)".into(),
                 PackRunError::Store(s) => store_hint(s),
                 PackRunError::Engine(_) => "check --store; run with BERTH_LOG=debug for details".into(),
+                PackRunError::MissingVariable { source, .. } => format!("set {} in berth's environment (see docs/cli.md, plan environment)", source.variable),
+                PackRunError::SecretNotStored { run_id, .. } => format!("pass the plan file: `berth resume {run_id} --plan PLAN`; or give the value with fromEnv, which a resume reads again"),
                 _ => return None,
             },
             CliError::Store(e) => store_hint(e),

@@ -5,6 +5,7 @@
 //! of standard output and standard error goes to the [`LogWriter`] as it arrives.
 
 use crate::logs::LogWriter;
+use berth_core::Secret;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -23,6 +24,8 @@ pub struct CommandSpec {
     pub args: Vec<String>,
     /// Extra environment.
     pub env: BTreeMap<String, String>,
+    /// Extra environment marked secret: passed on unchanged, never formatted.
+    pub secret_env: BTreeMap<String, Secret<String>>,
     /// The working directory.
     pub dir: PathBuf,
     /// Limit of the attempt.
@@ -95,6 +98,7 @@ pub async fn run_command(
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .envs(&spec.env)
+        .envs(spec.secret_env.iter().map(|(k, v)| (k, v.expose())))
         .current_dir(&spec.dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

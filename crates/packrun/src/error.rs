@@ -36,6 +36,24 @@ pub enum PackRunError {
         /// The hash of the plan given now.
         given: String,
     },
+    /// A `fromEnv` environment value names a variable berth's environment lacks.
+    #[error("step {step:?}: {source}")]
+    MissingVariable {
+        /// The step.
+        step: String,
+        /// The key and variable.
+        source: crate::env::MissingVariable,
+    },
+    /// Resuming needs a secret literal of the plan, which a run never stores.
+    #[error("run {run_id} needs the secret value of {key} (step {step:?}), which is never stored; resume it with the plan file it started from")]
+    SecretNotStored {
+        /// The run.
+        run_id: String,
+        /// The step.
+        step: String,
+        /// The environment name.
+        key: String,
+    },
     /// A run with this id exists.
     #[error("run {0} already exists")]
     RunExists(String),

@@ -7,6 +7,10 @@
 //! the SHA-256 of the normalised plan ([`hash`]); it is stored with the run and checked on
 //! resume, so a changed plan is refused before anything is written.
 //!
+//! A step's environment value may be marked secret or read from berth's own environment
+//! ([`env`]); secret values are held as [`berth_core::Secret`], never stored (the stored plan
+//! and its hash have `***`), and masked in everything a run logs ([`mask`]).
+//!
 //! [`PackRunner::start`] creates the [`PackRun`](berth_core::packrun::PackRun) record, takes
 //! the run's lease (one runner per run; a dead local runner's lease is taken over at once)
 //! and runs one pipeline stage per top-level step. Commands are real child processes; every
@@ -44,10 +48,12 @@ pub mod book;
 mod build;
 pub mod command;
 pub mod context;
+pub mod env;
 pub mod error;
 pub mod hash;
 pub mod lease;
 pub mod logs;
+pub mod mask;
 pub mod owned;
 pub mod plan;
 mod runner;
@@ -55,6 +61,8 @@ mod steps;
 
 pub use build::PIPELINE_ID;
 pub use context::{LoadedPlan, RunContext};
+pub use env::EnvValue;
 pub use error::PackRunError;
+pub use mask::Masker;
 pub use plan::{Plan, PlanError, PlanStep};
 pub use runner::{Finish, PackRunner, Resumable, RunSummary, RunnerOptions};

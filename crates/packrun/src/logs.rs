@@ -10,7 +10,11 @@
 //! the writer is loaded with every key already stored and drops an entry whose key is
 //! there, so a line that was logged before the crash is not logged again under a new
 //! sequence. Lines the killed process had not stored yet are logged by the rerun.
+//!
+//! With a [`Masker`], every message and metadata value (but the key) has the run's secret
+//! values masked before it is queued, so neither the store nor an observer ever sees them.
 
+use crate::mask::Masker;
 use crate::owned::OwnedWrites;
 use berth_core::packrun::{LogEntry, LogLevel};
 use berth_core::Store;
@@ -40,6 +44,7 @@ pub struct LogWriter {
     store: Store,
     counter: Arc<Mutex<Counter>>,
     tx: mpsc::UnboundedSender<Msg>,
+    masker: Masker,
 }
 
 impl std::fmt::Debug for LogWriter {
@@ -85,7 +90,19 @@ impl LogWriter {
                 seen,
             })),
             tx,
+            masker: Masker::default(),
         })
+    }
+
+    /// This writer masking the secret values `masker` knows in everything it logs.
+    pub fn with_masker(mut self, masker: Masker) -> LogWriter {
+        self.masker = masker;
+        self
+    }
+
+    /// The masker of this writer (masks nothing unless [`LogWriter::with_masker`] set one).
+    pub fn masker(&self) -> &Masker {
+        &self.masker
     }
 
     /// Queues an entry; with `key`, an entry already stored (or queued) under it is dropped.
@@ -102,6 +119,12 @@ impl LogWriter {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
+        let message = self.masker.masked(message.into());
+        if !self.masker.is_empty() {
+            for v in metadata.values_mut() {
+                *v = self.masker.masked(std::mem::take(v));
+            }
+        }
         if let Some(k) = key {
             if !counter.seen.insert(k.clone()) {
                 return;
@@ -116,7 +139,7 @@ impl LogWriter {
             timestamp: self.store.clock().now(),
             level,
             event_type: event_type.to_owned(),
-            message: message.into(),
+            message,
             step_id: step.map(str::to_owned),
             metadata,
         };

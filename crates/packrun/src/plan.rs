@@ -1,5 +1,6 @@
 //! The task-pack plan: what a pack run executes, parsed from JSON and checked before any write.
 
+use crate::env::{EnvValue, MissingVariable};
 use berth_core::packrun::FailurePolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -45,9 +46,10 @@ pub struct RunStep {
     /// Its arguments.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Extra environment variables.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    /// Extra environment variables: text, a secret literal or read from berth's own
+    /// environment (see [`EnvValue`]).
+    #[serde(default, deserialize_with = "crate::env::deserialize_map")]
+    pub env: BTreeMap<String, EnvValue>,
     /// Relative to the plan file's directory; default: that directory.
     #[serde(default)]
     pub working_dir: Option<String>,
@@ -222,6 +224,49 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Every command step as it runs: top-level ones, parallel children and map items.
+    pub fn run_steps(&self) -> Vec<RunStep> {
+        let mut out = Vec::new();
+        for step in &self.steps {
+            match step {
+                PlanStep::Run(r) => out.push(r.clone()),
+                PlanStep::Parallel(p) => out.extend(p.steps.iter().filter_map(|c| match c {
+                    PlanStep::Run(r) => Some(r.clone()),
+                    _ => None,
+                })),
+                PlanStep::Map(m) => out.extend(m.expand()),
+                PlanStep::Approval(_) => {}
+            }
+        }
+        out
+    }
+
+    /// (step, key) of every secret literal: values a stored plan does not hold.
+    pub fn secret_literals(&self) -> Vec<(String, String)> {
+        self.run_steps()
+            .into_iter()
+            .flat_map(|s| {
+                s.env
+                    .iter()
+                    .filter(|(_, v)| matches!(v, EnvValue::Secret(_)))
+                    .map(|(k, _)| (s.id.clone(), k.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The first `fromEnv` variable berth's environment lacks, with its step.
+    pub fn missing_variable(&self) -> Option<(String, MissingVariable)> {
+        self.run_steps().into_iter().find_map(|s| {
+            s.env
+                .iter()
+                .find_map(|(k, v)| v.resolve(k).err())
+                .map(|e| (s.id.clone(), e))
+        })
+    }
+}
+
 /// Step, gate and output ids become keys and file names: the one identifier rule applies.
 fn check_id(field: &str, id: &str) -> Result<(), PlanError> {
     if berth_core::ident::is_valid_id(id) {
@@ -256,7 +301,23 @@ fn check_run(r: &RunStep, outputs: &mut HashSet<String>) -> Result<(), PlanError
                 r.id
             )));
         }
-        check_os_text(&r.id, &format!("environment value of {key}"), value)?;
+        match value {
+            EnvValue::Plain(v) => check_os_text(&r.id, &format!("environment value of {key}"), v)?,
+            // The message never quotes a secret.
+            EnvValue::Secret(v) => check_os_text(
+                &r.id,
+                &format!("secret environment value of {key}"),
+                v.expose(),
+            )?,
+            EnvValue::FromEnv { name, .. } => {
+                if name.is_empty() || name.contains('=') || name.contains('\0') {
+                    return Err(PlanError(format!(
+                        "step {:?}: environment value of {key}: fromEnv {name:?} must be a variable name, non-empty without '=' or NUL",
+                        r.id
+                    )));
+                }
+            }
+        }
     }
     if let Some(dir) = &r.working_dir {
         check_os_text(&r.id, "workingDir", dir)?;
@@ -340,7 +401,11 @@ impl MapStep {
                     id: format!("{}.{i}", self.id),
                     program: fill(&t.program),
                     args: t.args.iter().map(|a| fill(a)).collect(),
-                    env: t.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect(),
+                    env: t
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.map_text(fill)))
+                        .collect(),
                     working_dir: t.working_dir.as_deref().map(fill),
                     timeout_seconds: t.timeout_seconds,
                     outputs: t
@@ -430,7 +495,82 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.0.contains("program contains NUL"), "{e}");
+        for (extra, says) in [
+            (
+                r#","env":{"K":{"value":"a\u0000b","secret":true}}"#,
+                "step \"a\": secret environment value of K contains NUL",
+            ),
+            (
+                r#","env":{"K":{"fromEnv":"","secret":true}}"#,
+                "step \"a\": environment value of K: fromEnv",
+            ),
+            (
+                r#","env":{"K":{"fromEnv":"A=B"}}"#,
+                "step \"a\": environment value of K: fromEnv",
+            ),
+            (
+                r#","env":{"K":{"value":"v","fromEnv":"B"}}"#,
+                "environment value of K: give either",
+            ),
+        ] {
+            let e = run_step(extra).unwrap_err();
+            assert!(e.0.contains(says), "{extra}: {e}");
+        }
         let e = Plan::from_json(r#"{"name":"p","steps":[{"kind":"map","id":"m","items":["../../x"],"step":{"id":"t","program":"x","outputs":[{"name":"o-{{item}}","path":"f"}]}}]}"#).unwrap_err();
         assert!(e.0.contains("output name"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_kept_out_of_the_stored_plan_and_its_hash() {
+        let with = |secret: &str| {
+            run_step(&format!(
+                r#","env":{{"PLAIN":"p","S":{{"value":"{secret}","secret":true}},"F":{{"fromEnv":"TOKEN_VAR","secret":true}}}}"#
+            ))
+            .unwrap()
+        };
+        let plan = with("hunter22");
+        let stored = crate::hash::normalised(&plan).to_string();
+        assert!(!stored.contains("hunter22"), "{stored}");
+        assert!(stored.contains("TOKEN_VAR"), "{stored}");
+        assert!(!format!("{plan:?}").contains("hunter22"));
+        // Rotating a secret literal does not change the hash (a hash of it would be a
+        // guessing oracle); the plan's structure does.
+        assert_eq!(
+            crate::hash::plan_hash(&plan),
+            crate::hash::plan_hash(&with("other-value"))
+        );
+        assert_eq!(plan.secret_literals(), [("a".to_owned(), "S".to_owned())]);
+        let back: Plan = serde_json::from_value(crate::hash::normalised(&plan)).unwrap();
+        assert_eq!(crate::hash::plan_hash(&back), crate::hash::plan_hash(&plan));
+        // A plain value written as an object is the plain value.
+        assert_eq!(
+            crate::hash::plan_hash(&run_step(r#","env":{"A":{"value":"1"}}"#).unwrap()),
+            crate::hash::plan_hash(&run_step(r#","env":{"A":"1"}"#).unwrap())
+        );
+    }
+
+    #[test]
+    fn missing_from_env_variables_are_named_with_their_step() {
+        let plan = Plan::from_json(
+            r#"{"name":"p","steps":[{"kind":"parallel","id":"par","steps":[
+                {"kind":"run","id":"b","program":"x","env":{"K":{"fromEnv":"BERTH_TEST_SURELY_UNSET_VARIABLE","secret":true}}}
+            ]}]}"#,
+        )
+        .unwrap();
+        let (step, missing) = plan.missing_variable().unwrap();
+        assert_eq!(step, "b");
+        assert_eq!(missing.key, "K");
+        assert_eq!(missing.variable, "BERTH_TEST_SURELY_UNSET_VARIABLE");
+        // A map item reads the variable its template names for it.
+        let plan = Plan::from_json(
+            r#"{"name":"p","steps":[{"kind":"map","id":"m","items":["eu"],"step":{"id":"t","program":"x",
+                "env":{"K":{"fromEnv":"BERTH_TEST_UNSET_{{item}}","secret":true}}}}]}"#,
+        )
+        .unwrap();
+        let (step, missing) = plan.missing_variable().unwrap();
+        assert_eq!(
+            (&step[..], &missing.variable[..]),
+            ("m.0", "BERTH_TEST_UNSET_eu")
+        );
     }
 }

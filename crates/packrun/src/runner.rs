@@ -7,6 +7,7 @@ use crate::error::PackRunError;
 use crate::hash::{hash_value, normalised};
 use crate::lease::{LeaseRefusal, RunClaim};
 use crate::logs::LogWriter;
+use crate::mask::Masker;
 use crate::owned::OwnedWrites;
 use crate::plan::Plan;
 use crate::steps::RunEnv;
@@ -72,8 +73,11 @@ const CONTEXTS: &str = "packrun-contexts";
 pub struct Resumable {
     /// The run record.
     pub run: PackRun,
-    /// Its stored plan (matches the run's plan hash).
+    /// Its plan (matches the run's plan hash): the plan file given or the one it started
+    /// from if still there, else the stored plan, whose secret literals read `***`.
     pub plan: Plan,
+    /// A secret literal (step, key) the plan lacks because only the stored plan was found.
+    pub secret_not_stored: Option<(String, String)>,
     /// Where it executes.
     pub context: RunContext,
     /// Whether the engine has its record (false: killed before its first write).
@@ -118,6 +122,9 @@ impl PackRunner {
                 .map_or("<inline>".into(), |p| p.display().to_string()),
             reason: e.0,
         })?;
+        if let Some((step, source)) = plan.plan.missing_variable() {
+            return Err(PackRunError::MissingVariable { step, source });
+        }
         let run_id = run_id.unwrap_or_else(|| self.store.ids().next_id().to_string());
         berth_core::packrun::validate_run_id(&run_id)?;
         let mut run = PackRun::new(&run_id, &plan.hash, normalised(&plan.plan));
@@ -212,29 +219,41 @@ impl PackRunner {
             .get(&runs_collection(PIPELINE_ID), run_id)
             .await?
             .is_some();
-        let given = match plan {
-            Some(p) => Some((p.hash.clone(), p.path.clone())),
+        let changed = |path: Option<PathBuf>, given: String| PackRunError::PlanChanged {
+            run_id: run_id.to_owned(),
+            path: path.map_or("<given plan>".into(), |p| p.display().to_string()),
+            stored: run.plan_hash.clone(),
+            given,
+        };
+        let fresh = match plan {
+            Some(p) => Some(p.clone()),
             None => match &context.plan_path {
                 Some(path) if path.exists() => match LoadedPlan::from_file(path) {
-                    Ok(p) => Some((p.hash, Some(path.clone()))),
-                    Err(e) => Some((format!("an invalid plan ({e})"), Some(path.clone()))),
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        return Err(changed(
+                            Some(path.clone()),
+                            format!("an invalid plan ({e})"),
+                        ))
+                    }
                 },
                 _ => None,
             },
         };
-        if let Some((hash, path)) = given {
-            if hash != run.plan_hash {
-                return Err(PackRunError::PlanChanged {
-                    run_id: run_id.to_owned(),
-                    path: path.map_or("<given plan>".into(), |p| p.display().to_string()),
-                    stored: run.plan_hash.clone(),
-                    given: hash,
-                });
+        // The same hash means the same plan but for secret literals, which only the file
+        // holds (the hash and the stored plan have `***` for them).
+        let (plan, secret_not_stored) = match fresh {
+            Some(p) if p.hash != run.plan_hash => return Err(changed(p.path, p.hash)),
+            Some(p) => (p.plan, None),
+            None => {
+                let first = stored.secret_literals().into_iter().next();
+                (stored, first)
             }
-        }
+        };
         Ok(Resumable {
             run,
-            plan: stored,
+            plan,
+            secret_not_stored,
             context,
             engine_started,
         })
@@ -247,6 +266,7 @@ impl PackRunner {
         plan: Option<&LoadedPlan>,
     ) -> Result<RunSummary, PackRunError> {
         let r = self.check_resumable(run_id, plan).await?;
+        r.check_runnable()?;
         // Killed between creating the run and the engine's first write: start it now.
         let begin = if r.engine_started {
             Begin::Resume
@@ -370,7 +390,10 @@ impl PackRunner {
     ) -> Result<RunSummary, PackRunError> {
         let run_id = run.id.clone();
         let cancel: CancellationToken = owned.claim().lost();
-        let log = LogWriter::open(owned.clone(), &run_id, self.options.observer.clone()).await?;
+        let masker = Masker::for_plan(&plan);
+        let log = LogWriter::open(owned.clone(), &run_id, self.options.observer.clone())
+            .await?
+            .with_masker(masker.clone());
         let book = RunBook::new(owned.clone(), run);
         let env = Arc::new(RunEnv {
             store: self.store.clone(),
@@ -459,6 +482,7 @@ impl PackRunner {
                     })
                     .collect::<Vec<_>>()
                     .join("; ");
+                let reason = masker.masked(reason);
                 log.event(LogLevel::Error, "run.failed", reason.clone());
                 book.conclude(RunStatus::Failed).await?;
                 Finish::Failed { reason }
@@ -480,6 +504,24 @@ impl PackRunner {
             run: book.snapshot().await,
             finish,
         })
+    }
+}
+
+impl Resumable {
+    /// Whether everything the plan's environment needs is at hand: no secret literal
+    /// missing (only the stored plan was found) and every `fromEnv` variable set.
+    pub fn check_runnable(&self) -> Result<(), PackRunError> {
+        if let Some((step, key)) = &self.secret_not_stored {
+            return Err(PackRunError::SecretNotStored {
+                run_id: self.run.id.clone(),
+                step: step.clone(),
+                key: key.clone(),
+            });
+        }
+        if let Some((step, source)) = self.plan.missing_variable() {
+            return Err(PackRunError::MissingVariable { step, source });
+        }
+        Ok(())
     }
 }
 

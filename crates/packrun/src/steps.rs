@@ -79,14 +79,22 @@ pub(crate) async fn run_leaf(
         format!("attempt {attempt}/{max}: {}", shown.join(" ")),
     );
     let workdir = env.context.workdir(step.working_dir.as_deref());
-    let spec = CommandSpec {
-        program: step.program.clone(),
-        args: step.args.clone(),
-        env: step.env.clone(),
-        dir: workdir.clone(),
-        timeout: step.timeout_seconds.map(Duration::from_secs),
+    let end = match crate::env::resolve(&step.env) {
+        Ok(resolved) => {
+            let spec = CommandSpec {
+                program: step.program.clone(),
+                args: step.args.clone(),
+                env: resolved.plain,
+                secret_env: resolved.secret,
+                dir: workdir.clone(),
+                timeout: step.timeout_seconds.map(Duration::from_secs),
+            };
+            run_command(&spec, &env.log, id, attempt, ctx.cancellation_token()).await
+        }
+        // Checked when the run starts; berth's environment cannot change since, but the
+        // step fails with the reason rather than run without the value.
+        Err(e) => CommandEnd::Failure(e.to_string()),
     };
-    let end = run_command(&spec, &env.log, id, attempt, ctx.cancellation_token()).await;
     let message = match end {
         CommandEnd::Cancelled => {
             let _ = env.log.flush().await;
@@ -127,7 +135,8 @@ pub(crate) async fn run_leaf(
                 .map_err(store_err)?;
             return Ok(json!({ "steps": { id: "succeeded" } }));
         }
-        CommandEnd::Failure(message) => message,
+        // Stored on the run and in the engine's record: masked like the logs.
+        CommandEnd::Failure(message) => env.log.masker().masked(message),
     };
     if attempt < max {
         let wait = Duration::from_secs(leaf.policy.backoff_seconds);

@@ -96,6 +96,9 @@ fn kind_of(e: &CliError) -> (StatusCode, &'static str) {
             }
             PackRunError::PlanChanged { .. } => (StatusCode::CONFLICT, "plan_changed"),
             PackRunError::Plan { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
+            PackRunError::SecretNotStored { .. } | PackRunError::MissingVariable { .. } => {
+                (StatusCode::CONFLICT, "secret_unavailable")
+            }
             PackRunError::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt"),
             PackRunError::Store(s) => store_status(s),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "backend"),

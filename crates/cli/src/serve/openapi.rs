@@ -56,7 +56,7 @@ pub fn spec() -> Value {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
             "schemas": {
                 "Error": { "type": "object", "properties": { "error": { "type": "object", "properties": {
-                    "kind": { "type": "string", "enum": ["invalid_input", "too_large", "conflict", "stale_fence", "not_found", "unsupported", "corrupt", "backend", "unauthorized", "forbidden", "busy", "not_resumable", "plan_changed", "timeout"] },
+                    "kind": { "type": "string", "enum": ["invalid_input", "too_large", "conflict", "stale_fence", "not_found", "unsupported", "corrupt", "backend", "unauthorized", "forbidden", "busy", "not_resumable", "plan_changed", "secret_unavailable", "timeout"] },
                     "message": { "type": "string" }, "hint": { "type": ["string", "null"] },
                     "exitCode": { "type": ["integer", "null"], "description": "what the berth CLI exits with for the same failure" } } } } },
                 "RunSummary": { "type": "object", "properties": {

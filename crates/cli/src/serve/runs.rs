@@ -187,7 +187,11 @@ pub async fn show(
 /// Checks that `id` can go on and that no live runner holds it, then resumes it in this
 /// process (in the background). Errors come before anything is written.
 pub async fn start_resume(state: &AppState, id: &str) -> Result<(), ApiError> {
-    state.runner.check_resumable(id, None).await?;
+    state
+        .runner
+        .check_resumable(id, None)
+        .await?
+        .check_runnable()?;
     let now = state.store.clock().now();
     if let Some(l) = state.store.leases().lease(&shard(id)).await? {
         if l.expires_at > now {
