@@ -36,7 +36,7 @@ pub const CODES: &[(u8, &str)] = &[
     (PAUSED, "the run is paused at an approval gate"),
     (NOT_FOUND, "not found: run, gate, plan file, export directory"),
     (REFUSED, "refused: invalid plan, plan changed, conflict, already decided, run busy or ended, over a limit, incomplete export"),
-    (FAILURE, "store or file-system failure, damaged data"),
+    (FAILURE, "store or file-system failure, damaged data; runs/export that left out runs they could not read (named)"),
     (CLAIM_LOST, "claim lost: this runner's lease lapsed (stopped, suspended) and another runner took the run over; it stopped its commands and wrote nothing more"),
     (INTERRUPTED, "interrupted (Ctrl-C); the run is resumable"),
 ];

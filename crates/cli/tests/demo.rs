@@ -37,8 +37,9 @@ fn demo_completes_and_leaves_logs_an_artifact_and_a_decided_approval() {
     }
 
     let store = format!("sqlite:{}", env.path().join("berth.db").display());
-    let runs = env.json(&["--store", &store, "runs"]);
-    let runs = runs.as_array().unwrap();
+    let listed = env.json(&["--store", &store, "runs"]);
+    assert_eq!(listed["damaged"], serde_json::json!([]));
+    let runs = listed["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 1);
     let id = runs[0]["id"].as_str().unwrap();
     assert_eq!(runs[0]["status"], "succeeded");

@@ -216,7 +216,7 @@ fn a_run_the_store_refuses_is_skipped_whole_and_named() {
     assert_eq!(report["imported"]["runs"], 1);
     assert_eq!(report["skipped"][0]["runId"], "two");
     let runs = env.json(&["--store", &target, "runs"]);
-    let ids: Vec<&str> = runs
+    let ids: Vec<&str> = runs["runs"]
         .as_array()
         .unwrap()
         .iter()

@@ -19,3 +19,9 @@ pub fn from_json<T: DeserializeOwned>(value: Value, what: &str) -> Result<T> {
 pub fn ordered_millis_key(millis: i64) -> String {
     format!("{:020}", (millis as u64) ^ (1u64 << 63))
 }
+
+/// The timestamp an [`ordered_millis_key`] was made from; `None` if `key` is not one.
+pub fn millis_of_ordered_key(key: &str) -> Option<i64> {
+    let bits: u64 = key.parse().ok()?;
+    Some((bits ^ (1u64 << 63)) as i64)
+}

@@ -6,10 +6,11 @@
 mod common;
 
 use async_trait::async_trait;
-use berth_core::{OpenOptions, Result, Store};
+use berth_core::{Error, OpenOptions, Result, Store};
 use berth_state_mongo::LeaseClock;
 use berth_testkit::{Backend, Location};
 use common::TestDb;
+use mongodb::bson::{doc, Document};
 
 struct Mongo;
 
@@ -24,6 +25,19 @@ impl Backend for Mongo {
 impl Location for TestDb {
     async fn open(&self, options: OpenOptions) -> Result<Store> {
         TestDb::open(self, LeaseClock::Injected, options).await
+    }
+
+    /// Sets a field to a type the run cannot have, through a driver handle of its own.
+    async fn damage_run(&self, _store: &Store, id: &str) -> Result<()> {
+        let done = self
+            .driver()
+            .await
+            .collection::<Document>("pack_runs")
+            .update_one(doc! {"_id": id}, doc! {"$set": {"status": 42}})
+            .await
+            .map_err(|e| Error::backend_msg(e.to_string(), false))?;
+        assert_eq!(done.matched_count, 1, "run {id} to damage");
+        Ok(())
     }
 }
 

@@ -39,6 +39,7 @@
 pub mod batches;
 pub mod checkpoints;
 pub mod contention;
+pub mod damaged;
 pub mod leases;
 pub mod limits;
 pub mod packruns;
@@ -49,7 +50,7 @@ pub mod trace;
 pub mod typed;
 
 use async_trait::async_trait;
-use berth_core::{DeterministicIds, ManualClock, OpenOptions, Result, Store, Timestamp};
+use berth_core::{Batch, DeterministicIds, ManualClock, OpenOptions, Result, Store, Timestamp};
 use std::sync::Arc;
 
 /// A backend under test: makes fresh, empty storage locations.
@@ -65,6 +66,21 @@ pub trait Location: Send + Sync {
     /// Opens the store at this location. Called again after every handle of the previous
     /// open is dropped, it must see what the previous handle committed (if persistent).
     async fn open(&self, options: OpenOptions) -> Result<Store>;
+
+    /// Overwrites the stored document of run `id` (opened as `store`) so that it no longer
+    /// reads as a run, bypassing every check, as damage on disk would; its key and its place in
+    /// listings stay. The default writes through the record layer, where the generic pack-run
+    /// stores keep runs; a backend with native run storage overrides it with a raw write.
+    /// `Unsupported` where the storage cannot be reached from outside the store.
+    async fn damage_run(&self, store: &Store, id: &str) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.put(
+            "pack_runs",
+            id,
+            serde_json::json!({"id": id, "status": "no such status"}),
+        );
+        store.commit(batch).await.map(|_| ())
+    }
 }
 
 /// Start time of the manual clock the suite uses: 2025-01-01T00:00:00Z.
@@ -158,6 +174,7 @@ macro_rules! conformance_tests {
             packruns::restore_keeps_records_exactly,
             packruns::fenced_packrun_writes_rejected_after_takeover,
             packruns::fenced_packrun_writes_need_a_live_lease,
+            damaged::damaged_run_is_named_and_skipped_in_listings,
             persistence::data_survives_reopen,
             persistence::capabilities_are_honest,
         );

@@ -66,30 +66,52 @@ async fn gone_owner(store: &berth::Store, run: &PackRun) -> Result<Option<OwnerR
     Ok(owner_of(store, &run.id).await?)
 }
 
-/// `berth runs`.
+/// `berth runs`: the runs that can be read; a run document that cannot be read is left out,
+/// named on standard error (and under `damaged` with `--json`), and the exit code is
+/// [`exit::FAILURE`], as `berth export` does.
 pub async fn runs(ctx: &Ctx, tenant: Option<String>, limit: usize) -> Result<u8, CliError> {
     let store = ctx.store().await?;
-    let runs = store
+    let page = store
         .runs()
-        .list(&RunQuery {
+        .list_page(&RunQuery {
             tenant,
             after: None,
             limit,
         })
         .await?;
+    let (runs, damaged) = (page.runs, page.damaged);
     if ctx.out.json {
-        ctx.out.json_line(&runs);
-        return Ok(exit::OK);
-    }
-    if runs.is_empty() {
+        ctx.out
+            .json_line(&json!({ "runs": runs, "damaged": damaged }));
+    } else if runs.is_empty() && damaged.is_empty() {
         ctx.out
             .line("no runs yet; try `berth demo` or `berth run PLAN`");
+    } else {
+        print_runs(ctx, &store, &runs).await?;
+    }
+    if damaged.is_empty() {
         return Ok(exit::OK);
     }
+    let names: Vec<String> = damaged
+        .iter()
+        .map(|d| format!("{} ({})", d.key, d.reason))
+        .collect();
+    Err(CliError::other(
+        format!(
+            "{} run(s) could not be read and are not listed: {}",
+            damaged.len(),
+            names.join("; ")
+        ),
+        "the store holds damaged records; `berth export` saves every run it can read, then repair or delete the named runs",
+        exit::FAILURE,
+    ))
+}
+
+async fn print_runs(ctx: &Ctx, store: &berth::Store, runs: &[PackRun]) -> Result<(), CliError> {
     let o = &ctx.out;
     let mut gone = Vec::with_capacity(runs.len());
-    for r in &runs {
-        gone.push(gone_owner(&store, r).await?);
+    for r in runs {
+        gone.push(gone_owner(store, r).await?);
     }
     let rows: Vec<Vec<String>> = runs
         .iter()
@@ -120,7 +142,7 @@ pub async fn runs(ctx: &Ctx, tenant: Option<String>, limit: usize) -> Result<u8,
         &["RUN", "STATUS", "PLAN", "STEPS", "TENANT", "UPDATED"],
         &rows,
     );
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// `berth show RUN`.

@@ -111,6 +111,8 @@ pub fn spec() -> Value {
                 "responses": with(errors(&[("400", "bad status, tenant, cursor or limit"), ("403", "role")]), "200",
                     ok("a page; follow nextCursor while it is not null", json!({"type": "object", "properties": {
                         "runs": {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}},
+                        "damaged": {"type": "array", "description": "run documents that could not be read and are left out, by key",
+                            "items": {"type": "object", "properties": {"key": {"type": "string"}, "reason": {"type": "string"}}}},
                         "nextCursor": {"type": ["string", "null"]} } }))) } },
             "/api/v1/runs/{id}": { "get": { "summary": "one run with steps and attempts, gates, artifacts, runner (viewer)",
                 "parameters": [run_id.clone()],

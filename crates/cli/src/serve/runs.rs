@@ -108,6 +108,9 @@ pub async fn list(
     berth::packrun::validate_tenant_id(&q.tenant)?;
     let mut after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut runs = Vec::new();
+    // Documents that cannot be read are skipped and named. A page cut short after a run may
+    // name a damaged document that the next request names again.
+    let mut damaged = Vec::new();
     let mut scanned = 0;
     let mut more = true;
     while runs.len() < limit && scanned < SCAN_BUDGET {
@@ -119,21 +122,33 @@ pub async fn list(
         let page = state
             .store
             .runs()
-            .list(&RunQuery {
+            .list_page(&RunQuery {
                 tenant: q.tenant.clone(),
                 after: after.clone(),
                 limit: page_size,
             })
             .await?;
-        more = page.len() == page_size;
-        for (i, run) in page.iter().enumerate() {
-            scanned += 1;
-            after = Some(RunCursor::from(run));
+        scanned += page.runs.len() + page.damaged.len();
+        damaged.extend(page.damaged);
+        more = page.next.is_some();
+        let mut cut = None;
+        for (i, run) in page.runs.iter().enumerate() {
             if status.is_none_or(|s| run.status == s) {
                 runs.push(summary(run));
-                if runs.len() == limit {
-                    more = more || i + 1 < page.len();
+                if runs.len() == limit && i + 1 < page.runs.len() {
+                    cut = Some(RunCursor::from(run));
                     break;
+                }
+            }
+        }
+        match cut {
+            Some(c) => {
+                after = Some(c);
+                more = true;
+            }
+            None => {
+                if let Some(next) = page.next {
+                    after = Some(next);
                 }
             }
         }
@@ -146,7 +161,9 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Json(json!({ "runs": runs, "nextCursor": next })))
+    Ok(Json(
+        json!({ "runs": runs, "damaged": damaged, "nextCursor": next }),
+    ))
 }
 
 /// Reads run `id` (checked first), or a 404.

@@ -42,7 +42,7 @@
 //! ```
 
 use crate::error::Result;
-use crate::packrun::{Approval, Artifact, LogEntry, PackRun, RunCursor, RunQuery};
+use crate::packrun::{Approval, Artifact, LogEntry, PackRun, RunQuery};
 use crate::Store;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -436,7 +436,7 @@ pub async fn collect_bundle(store: &Store, id: &str) -> Result<Option<RunBundle>
 }
 
 /// Writes every run of `store` into `dir` (created if missing), then its manifest (the
-/// trailer). A run that cannot be read is left out and named in
+/// trailer). A run that cannot be read (its document or its records) is left out and named in
 /// [`ExportError::Unreadable`], after everything readable was written (with a manifest that
 /// matches what was written).
 pub async fn export_store(store: &Store, dir: &Path) -> std::result::Result<Counts, ExportError> {
@@ -448,8 +448,13 @@ pub async fn export_store(store: &Store, dir: &Path) -> std::result::Result<Coun
         ..RunQuery::default()
     };
     loop {
-        let page = store.runs().list(&query).await?;
-        for run in &page {
+        let page = store.runs().list_page(&query).await?;
+        // A run document that cannot be read is named like a run whose records cannot.
+        unreadable.extend(page.damaged.into_iter().map(|d| Unreadable {
+            run_id: d.key,
+            reason: d.reason,
+        }));
+        for run in &page.runs {
             match collect_bundle(store, &run.id).await {
                 Ok(Some(bundle)) => {
                     write_bundle(dir, &bundle)?;
@@ -471,9 +476,9 @@ pub async fn export_store(store: &Store, dir: &Path) -> std::result::Result<Coun
                 Err(e) => return Err(e.into()),
             }
         }
-        match page.last() {
-            Some(last) if page.len() == PAGE => query.after = Some(RunCursor::from(last)),
-            _ => break,
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
         }
     }
     write_manifest(dir)?;

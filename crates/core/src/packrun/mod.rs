@@ -27,6 +27,7 @@ mod artifact;
 pub mod export;
 pub mod generic;
 mod log;
+mod page;
 mod run;
 
 pub use approval::{
@@ -34,6 +35,7 @@ pub use approval::{
 };
 pub use artifact::{Artifact, ArtifactStatus, ArtifactStore};
 pub use log::{LogEntry, LogLevel, LogStore};
+pub use page::{Damaged, RunEntry, RunPage};
 pub use run::{
     FailurePolicy, PackRun, RunCursor, RunQuery, RunStatus, RunStore, StepState, StepStatus,
 };

@@ -1,3 +1,4 @@
+use super::RunPage;
 use crate::error::Result;
 use crate::fence::Fence;
 use crate::time::Timestamp;
@@ -182,8 +183,16 @@ pub trait RunStore: Send + Sync {
     /// `fence` is current, checked in the same transaction
     /// ([`StaleFence`](crate::Error::StaleFence) and nothing written otherwise).
     async fn update_fenced(&self, run: PackRun, fence: &Fence) -> Result<PackRun>;
-    /// Lists runs by `updated_at` descending (ties by id descending).
-    async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>>;
+    /// Lists runs by `updated_at` descending (ties by id descending), failing closed: one
+    /// document that cannot be read fails the call with [`Corrupt`](crate::Error::Corrupt)
+    /// naming it. Use [`list_page`](RunStore::list_page) to list around damage.
+    async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
+        self.list_page(query).await?.into_runs()
+    }
+    /// Lists runs as [`list`](RunStore::list) does, but a document that cannot be read is
+    /// skipped and named in [`RunPage::damaged`]; page on with [`RunPage::next`]
+    /// (implementations build the page with [`RunPage::collect`]).
+    async fn list_page(&self, query: &RunQuery) -> Result<RunPage>;
     /// Stores `run` exactly as given, timestamps included, replacing any run with its id
     /// (for import and restore); returns it with its new store version.
     async fn restore(&self, run: PackRun) -> Result<PackRun>;

@@ -7,10 +7,11 @@ use crate::schema::Role;
 use crate::shared::{collect, Shared};
 use async_trait::async_trait;
 use berth_core::packrun::{
-    validate_run_id, validate_tenant_id as validate_tenant, PackRun, RunQuery, RunStore,
+    validate_run_id, validate_tenant_id as validate_tenant, PackRun, RunCursor, RunEntry, RunPage,
+    RunQuery, RunStore,
 };
-use berth_core::{Error, Fence, Result};
-use mongodb::bson::{doc, Document};
+use berth_core::{Error, Fence, Result, Timestamp};
+use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ReturnDocument;
 use tracing::Instrument;
 
@@ -31,6 +32,28 @@ fn encode(run: &PackRun) -> Result<Document> {
 
 fn decode(d: Document) -> Result<PackRun> {
     from_doc(d, DATES, Some("id"), "pack run")
+}
+
+/// A listed document: named by `_id` and placed by `updatedAt` as stored, so a document that
+/// does not decode is still named and paged past.
+fn entry(d: Document) -> RunEntry {
+    let key = match d.get("_id") {
+        Some(Bson::String(id)) => id.clone(),
+        Some(other) => other.to_string(),
+        None => "(no _id)".to_owned(),
+    };
+    let position = match (d.get("_id"), d.get("updatedAt")) {
+        (Some(Bson::String(id)), Some(Bson::DateTime(at))) => Some(RunCursor {
+            updated_at: Timestamp::from_millis(at.timestamp_millis()),
+            id: id.clone(),
+        }),
+        _ => None,
+    };
+    RunEntry {
+        key,
+        position,
+        run: decode(d),
+    }
 }
 
 /// The MongoDB backend's native [`RunStore`].
@@ -203,9 +226,9 @@ impl MongoRuns {
         Ok(run)
     }
 
-    async fn list_inner(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
+    async fn list_inner(&self, query: &RunQuery) -> Result<RunPage> {
         if query.limit == 0 {
-            return Ok(Vec::new());
+            return Ok(RunPage::default());
         }
         let mut filter = Document::new();
         if let Some(t) = &query.tenant {
@@ -229,11 +252,12 @@ impl MongoRuns {
             .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
             .await
             .map_err(ctx("list runs"))?;
-        collect(cursor, "list runs")
+        let entries = collect(cursor, "list runs")
             .await?
             .into_iter()
-            .map(decode)
-            .collect()
+            .map(entry)
+            .collect();
+        RunPage::collect(entries, query.limit)
     }
 }
 
@@ -294,7 +318,7 @@ impl RunStore for MongoRuns {
             .await
     }
 
-    async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
+    async fn list_page(&self, query: &RunQuery) -> Result<RunPage> {
         validate_tenant(&query.tenant)?;
         let span =
             tracing::debug_span!("mongo.runs.list", tenant = ?query.tenant, limit = query.limit);

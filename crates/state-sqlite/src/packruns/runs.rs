@@ -5,7 +5,9 @@ use crate::db::Db;
 use crate::sql_error::SqlResult;
 use crate::values::{decode_doc, enum_text, json_text, text_of, timestamp, to_i64, to_u64};
 use async_trait::async_trait;
-use berth_core::packrun::{validate_run_id, PackRun, RunQuery, RunStore};
+use berth_core::packrun::{
+    validate_run_id, PackRun, RunCursor, RunEntry, RunPage, RunQuery, RunStore,
+};
 use berth_core::{Error, Fence, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::sync::Arc;
@@ -101,7 +103,7 @@ impl RunStore for SqliteRuns {
         self.restore_inner(run).await
     }
 
-    async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
+    async fn list_page(&self, query: &RunQuery) -> Result<RunPage> {
         validate_tenant(&query.tenant)?;
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let tenant = if query.tenant.is_some() {
@@ -115,7 +117,7 @@ impl RunStore for SqliteRuns {
             ""
         };
         let sql = format!(
-            "SELECT doc, version FROM pack_runs WHERE {tenant}{cursor} \
+            "SELECT doc, version, id, updated_at FROM pack_runs WHERE {tenant}{cursor} \
              ORDER BY updated_at DESC, id DESC LIMIT ?4"
         );
         let (after_at, after_id) = match &query.after {
@@ -124,7 +126,7 @@ impl RunStore for SqliteRuns {
         };
         let span =
             tracing::trace_span!("sqlite.runs.list", tenant = ?query.tenant, limit = query.limit);
-        span.in_scope(|| {
+        let entries = span.in_scope(|| {
             self.db.readers.read(|conn| {
                 let mut stmt = conn.prepare_cached(&sql).sql()?;
                 let mut rows = stmt
@@ -132,12 +134,33 @@ impl RunStore for SqliteRuns {
                     .sql()?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next().sql()? {
-                    out.push(run_row(row)?);
+                    out.push(run_entry(row)?);
                 }
                 Ok(out)
             })
-        })
+        })?;
+        RunPage::collect(entries, query.limit)
     }
+}
+
+/// A listed row: its key and place come from the `id` and `updated_at` columns, so a damaged
+/// `doc` is still named and paged past.
+fn run_entry(row: &Row<'_>) -> Result<RunEntry> {
+    let id = row.get_ref(2).sql()?;
+    let key = text_of(id, "run id").unwrap_or_else(|_| format!("{id:?}"));
+    let updated_at: Option<i64> = row.get(3).ok();
+    let position = match (text_of(id, "run id"), updated_at) {
+        (Ok(id), Some(at)) => Some(RunCursor {
+            updated_at: timestamp(at),
+            id,
+        }),
+        _ => None,
+    };
+    Ok(RunEntry {
+        key,
+        position,
+        run: run_row(row),
+    })
 }
 
 impl SqliteRuns {

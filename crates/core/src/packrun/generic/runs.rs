@@ -1,7 +1,8 @@
-use crate::codec::{from_json, ordered_millis_key, to_json};
+use crate::codec::{from_json, millis_of_ordered_key, ordered_millis_key, to_json};
 use crate::error::{Error, Result};
 use crate::packrun::{
-    validate_run_id, validate_tenant_id as validate_tenant, PackRun, RunQuery, RunStore,
+    validate_run_id, validate_tenant_id as validate_tenant, PackRun, RunCursor, RunEntry, RunPage,
+    RunQuery, RunStore,
 };
 use crate::record::Scan;
 use crate::time::{SharedClock, Timestamp};
@@ -19,6 +20,15 @@ fn by_tenant(tenant: &str) -> String {
 
 fn index_key(updated_at: Timestamp, id: &str) -> String {
     format!("{}\u{1f}{id}", ordered_millis_key(updated_at.millis()))
+}
+
+/// The listing position an index key stands for.
+fn position_of(key: &str) -> Option<RunCursor> {
+    let (millis, id) = key.split_once('\u{1f}')?;
+    Some(RunCursor {
+        updated_at: Timestamp::from_millis(millis_of_ordered_key(millis)?),
+        id: id.to_owned(),
+    })
 }
 
 /// [`RunStore`] over a [`RecordStore`].
@@ -171,7 +181,7 @@ impl RunStore for GenericRuns {
         }
     }
 
-    async fn list(&self, query: &RunQuery) -> Result<Vec<PackRun>> {
+    async fn list_page(&self, query: &RunQuery) -> Result<RunPage> {
         validate_tenant(&query.tenant)?;
         let collection = match &query.tenant {
             Some(t) => by_tenant(t),
@@ -181,23 +191,36 @@ impl RunStore for GenericRuns {
         if let Some(after) = &query.after {
             scan = scan.after(index_key(after.updated_at, &after.id));
         }
-        let keys: Vec<String> = self
+        // The index entry gives each run's place in the listing, even when its document is
+        // damaged, so paging moves past it.
+        let positions: Vec<RunCursor> = self
             .records
             .scan(&collection, &scan)
             .await?
             .into_iter()
-            .filter_map(|r| r.key.split_once('\u{1f}').map(|(_, id)| id.to_owned()))
+            .filter_map(|r| position_of(&r.key))
             .collect();
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        if positions.is_empty() {
+            return Ok(RunPage::default());
         }
+        let keys: Vec<String> = positions.iter().map(|p| p.id.clone()).collect();
         let found = self.records.get_many(RUNS, &keys).await?;
-        let mut runs = Vec::with_capacity(found.len());
-        for record in found.into_iter().flatten() {
-            let mut run: PackRun = from_json(record.value, "pack run")?;
-            run.version = record.version;
-            runs.push(run);
-        }
-        Ok(runs)
+        let entries = positions
+            .into_iter()
+            .zip(found)
+            .filter_map(|(position, record)| {
+                let record = record?;
+                let run = from_json::<PackRun>(record.value, "pack run").map(|mut run| {
+                    run.version = record.version;
+                    run
+                });
+                Some(RunEntry {
+                    key: position.id.clone(),
+                    position: Some(position),
+                    run,
+                })
+            })
+            .collect();
+        RunPage::collect(entries, query.limit)
     }
 }
