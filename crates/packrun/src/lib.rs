@@ -20,6 +20,10 @@
 //! and an approval gate opens its approval record and pauses the run. Deciding the gate and
 //! calling [`PackRunner::resume`] continues it (a rejection fails the run with the reason).
 //!
+//! A step ends when its main process exits; its process group is killed then, and every
+//! attempt has a limit (`timeoutSeconds`, else [`RunnerOptions::step_timeout`]), see
+//! [`command`].
+//!
 //! Ownership: every write the runner makes for its run (stage commits, the run record, logs,
 //! artifacts, gates) carries its [`lease::RunClaim`]'s fencing token, checked by the store in
 //! the same transaction. A runner whose lease lapsed while nobody took the run takes it again
@@ -50,6 +54,7 @@ pub mod command;
 pub mod context;
 pub mod env;
 pub mod error;
+pub mod failure;
 pub mod hash;
 pub mod lease;
 pub mod logs;
@@ -63,6 +68,7 @@ pub use build::PIPELINE_ID;
 pub use context::{LoadedPlan, RunContext};
 pub use env::EnvValue;
 pub use error::PackRunError;
+pub use failure::StepFailure;
 pub use mask::Masker;
 pub use plan::{Plan, PlanError, PlanStep};
 pub use runner::{Finish, PackRunner, Resumable, RunSummary, RunnerOptions};
