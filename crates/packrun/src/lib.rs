@@ -31,7 +31,8 @@
 //! returns [`PackRunError::ClaimLost`].
 //!
 //! Crash safety comes from the engine: each stage commit is durable, and a killed runner's
-//! run resumes at its first uncommitted stage. That stage's commands run again; log lines
+//! run resumes at its first uncommitted stage. That stage's commands run again, except the
+//! `parallel`/`map` children whose success is already on the run record; log lines
 //! carry a deterministic key (step, attempt, stream, line number), so a line stored before
 //! the crash is not stored again under another sequence (see [`logs`]).
 //!

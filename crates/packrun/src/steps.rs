@@ -59,6 +59,12 @@ pub(crate) async fn run_leaf(
 ) -> Result<Value, StepError> {
     let step = &leaf.step;
     let id = step.id.as_str();
+    // A child of a `parallel` or `map` commits its success on the run record before its
+    // stage commits; a runner resuming the stage must not execute it again.
+    if env.book.succeeded(id).await {
+        tracing::info!(run = %env.run_id, step = id, "step succeeded before the runner stopped; not run again");
+        return Ok(json!({ "steps": { id: "succeeded" } }));
+    }
     let _permit = match &leaf.limit {
         Some(s) => Some(
             s.clone()
