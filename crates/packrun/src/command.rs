@@ -192,16 +192,20 @@ pub async fn run_command(
                 _ = &mut grace => break,
             }
         }
+        let how = if main_exited && output_closed {
+            "it stopped on SIGTERM".to_owned()
+        } else {
+            format!(
+                "its process group got SIGTERM, then SIGKILL after {} s",
+                KILL_GRACE.as_secs()
+            )
+        };
         log.step_event(
             LogLevel::Warn,
             "step.timeout",
             step,
             attempt,
-            format!(
-                "exceeded its limit of {} s; its process group got SIGTERM, then SIGKILL after {} s",
-                limit.as_secs(),
-                KILL_GRACE.as_secs()
-            ),
+            format!("exceeded its limit of {} s; {how}", limit.as_secs()),
         );
         return CommandEnd::Failure(StepFailure::TimedOut { limit });
     };
