@@ -15,6 +15,8 @@ fn after_help() -> String {
   BERTH_STORE      store URL (default sqlite:./berth.db)
   BERTH_ARTIFACTS  artifacts directory (default ./berth-artifacts)
   BERTH_LOG        tracing level of berth itself (error, warn, info, debug, trace)
+  BERTH_STEP_TIMEOUT  limit of a step attempt whose plan sets no timeoutSeconds
+                   (default 1h; 90s, 15m, 12h, 30d)
   BERTH_LEASE_TTL_MS  run lease TTL in milliseconds (default 30000); a runner stalled
                    longer may be taken over by `berth resume`
   NO_COLOR         disables colour",
@@ -54,6 +56,15 @@ pub struct Cli {
         default_value = "berth-artifacts"
     )]
     pub artifacts: PathBuf,
+    /// Limit of a step attempt whose plan sets no `timeoutSeconds`: 90s, 15m, 12h, 30d.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_STEP_TIMEOUT",
+        default_value = "1h",
+        value_parser = crate::commands::token::parse_duration
+    )]
+    pub step_timeout: std::time::Duration,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

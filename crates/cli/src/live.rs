@@ -78,6 +78,7 @@ impl Printer {
                 (if fancy { "✗" } else { "FAIL" }, Style::Red)
             }
             "step.retry" => (if fancy { "↻" } else { "retry" }, Style::Yellow),
+            "step.timeout" | "step.orphans" => ("!", Style::Yellow),
             "approval.requested" | "run.paused" => (if fancy { "⏸" } else { "||" }, Style::Yellow),
             "artifact.copied" => ("+", Style::Green),
             "artifact.skipped" => ("-", Style::Yellow),

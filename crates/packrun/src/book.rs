@@ -36,6 +36,16 @@ impl RunBook {
         self.run.lock().await.clone()
     }
 
+    /// Whether `step_id`'s success is on the stored run record.
+    pub async fn succeeded(&self, step_id: &str) -> bool {
+        self.run
+            .lock()
+            .await
+            .steps
+            .iter()
+            .any(|s| s.step_id == step_id && s.status == StepStatus::Succeeded)
+    }
+
     /// Applies `change` and stores the run (compare-and-set on its version; on a lost race
     /// the run is read again and `change` applied to the fresh copy).
     pub async fn update(

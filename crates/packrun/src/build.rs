@@ -7,7 +7,8 @@
 //!   same stage while the gate is pending, so resuming re-checks the gate.
 //!
 //! Each stage commit is the durable "this step is done" of the run: a killed runner resumes
-//! at the first uncommitted stage.
+//! at the first uncommitted stage. A `parallel`/`map` child commits its own success on the run
+//! record before the stage does; the resumed stage skips such children.
 
 use crate::plan::{Plan, PlanStep, RunStep};
 use crate::steps::{run_gate, run_leaf, Leaf, RunEnv};

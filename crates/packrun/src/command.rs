@@ -1,10 +1,21 @@
 //! Running one command attempt as a real child process, streaming its output into the logs.
 //!
-//! The child gets its own process group, so a timeout or an abort kills everything it
-//! started (`kill -KILL -<pgid>`), not just the shell. Standard input is closed. Each line
-//! of standard output and standard error goes to the [`LogWriter`] as it arrives.
+//! The child gets its own process group, which is the step's: everything the step started
+//! lives and dies with it. Standard input is closed. Each line of standard output and
+//! standard error goes to the [`LogWriter`] as it arrives.
+//!
+//! - The attempt ends when its main process exits; its exit status is the attempt's
+//!   outcome. Output pipes a background process still holds are read for
+//!   [`DRAIN_GRACE`] more, then closed.
+//! - When the attempt ends, whatever is left of its process group is killed (SIGKILL), as
+//!   CI runners kill a job's orphans: a finished step leaves nothing running.
+//! - An attempt longer than its limit gets SIGTERM on its whole group, [`KILL_GRACE`] to
+//!   exit, then SIGKILL, and fails with [`StepFailure::TimedOut`].
+//! - An aborted run (claim lost, Ctrl-C) kills the group at once.
 
+use crate::failure::StepFailure;
 use crate::logs::LogWriter;
+use berth_core::packrun::LogLevel;
 use berth_core::Secret;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -28,17 +39,27 @@ pub struct CommandSpec {
     pub secret_env: BTreeMap<String, Secret<String>>,
     /// The working directory.
     pub dir: PathBuf,
-    /// Limit of the attempt.
+    /// Limit of the attempt (`None`: no limit).
     pub timeout: Option<Duration>,
 }
+
+/// How long a step's output is still read after its main process exited: background
+/// processes holding the pipes get this long to finish writing before they are closed.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a timed-out step's process group has between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// A step's limit when its plan sets no `timeoutSeconds` and the runner no other default.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(3_600);
 
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandEnd {
     /// Exited with status 0.
     Success,
-    /// Exited otherwise, was killed, timed out or could not start; the message says which.
-    Failure(String),
+    /// Exited otherwise, was killed, timed out or could not start.
+    Failure(StepFailure),
     /// The run was aborted.
     Cancelled,
 }
@@ -50,10 +71,14 @@ fn live() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
     LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn kill_group(pid: i32) {
+fn signal_group(pid: i32, signal: rustix::process::Signal) {
     if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        let _ = rustix::process::kill_process_group(pid, signal);
     }
+}
+
+fn kill_group(pid: i32) {
+    signal_group(pid, rustix::process::Signal::KILL);
 }
 
 /// Kills every command this process is running (their whole process groups); for a
@@ -108,43 +133,106 @@ pub async fn run_command(
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            return CommandEnd::Failure(format!(
-                "could not start {:?} in {}: {e}",
-                spec.program,
-                spec.dir.display()
-            ))
+            return CommandEnd::Failure(StepFailure::Spawn {
+                program: spec.program.clone(),
+                dir: spec.dir.display().to_string(),
+                reason: e.to_string(),
+            })
         }
     };
+    // Dropping the guard (on every return) kills what is left of the group.
     let guard = GroupGuard::new(child.id());
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    let work = async {
-        let out = pump(stdout, log, step, attempt, "stdout");
-        let err = pump(stderr, log, step, attempt, "stderr");
-        let (_, _, status) = tokio::join!(out, err, child.wait());
-        status
+    let output = async {
+        tokio::join!(
+            pump(stdout, log, step, attempt, "stdout"),
+            pump(stderr, log, step, attempt, "stderr")
+        )
     };
-    let limited = async {
+    tokio::pin!(output);
+    let mut output_closed = false;
+    let main = child.wait();
+    tokio::pin!(main);
+    let expiry = async {
         match spec.timeout {
-            Some(limit) => tokio::time::timeout(limit, work).await.ok(),
-            None => Some(work.await),
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
         }
     };
-    let end = tokio::select! {
-        _ = cancel.cancelled() => CommandEnd::Cancelled,
-        r = limited => match r {
-            None => CommandEnd::Failure(format!(
-                "timed out after {} s",
-                spec.timeout.map_or(0, |t| t.as_secs())
-            )),
-            Some(Ok(status)) => judge(status),
-            Some(Err(e)) => CommandEnd::Failure(format!("waiting for the process failed: {e}")),
-        },
+    tokio::pin!(expiry);
+    let ended = loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return CommandEnd::Cancelled,
+            _ = &mut output, if !output_closed => output_closed = true,
+            status = &mut main => break Some(status),
+            _ = &mut expiry => break None,
+        }
     };
-    // Dropping the guard kills what is left of the group: the timed-out or abandoned
-    // command, or background processes of a finished one.
+    let Some(status) = ended else {
+        let limit = spec.timeout.unwrap_or_default();
+        tracing::info!(
+            step,
+            attempt,
+            limit_s = limit.as_secs(),
+            "step timed out; terminating its process group"
+        );
+        if let Some(pid) = guard.0 {
+            signal_group(pid, rustix::process::Signal::TERM);
+        }
+        // Output keeps being read meanwhile: what the step prints as it stops is kept.
+        let grace = tokio::time::sleep(KILL_GRACE);
+        tokio::pin!(grace);
+        let mut main_exited = false;
+        while !(main_exited && output_closed) {
+            tokio::select! {
+                _ = cancel.cancelled() => return CommandEnd::Cancelled,
+                _ = &mut output, if !output_closed => output_closed = true,
+                _ = &mut main, if !main_exited => main_exited = true,
+                _ = &mut grace => break,
+            }
+        }
+        let how = if main_exited && output_closed {
+            "it stopped on SIGTERM".to_owned()
+        } else {
+            format!(
+                "its process group got SIGTERM, then SIGKILL after {} s",
+                KILL_GRACE.as_secs()
+            )
+        };
+        log.step_event(
+            LogLevel::Warn,
+            "step.timeout",
+            step,
+            attempt,
+            format!("exceeded its limit of {} s; {how}", limit.as_secs()),
+        );
+        return CommandEnd::Failure(StepFailure::TimedOut { limit });
+    };
+    if !output_closed {
+        tokio::select! {
+            _ = cancel.cancelled() => return CommandEnd::Cancelled,
+            _ = &mut output => {}
+            _ = tokio::time::sleep(DRAIN_GRACE) => {
+                tracing::debug!(step, attempt, "output still open after the drain grace; closing it");
+                log.step_event(
+                    LogLevel::Warn,
+                    "step.orphans",
+                    step,
+                    attempt,
+                    format!(
+                        "the main process exited but its output stayed open for {} s; the step's remaining processes were killed",
+                        DRAIN_GRACE.as_secs()
+                    ),
+                );
+            }
+        }
+    }
     drop(guard);
-    end
+    match status {
+        Ok(status) => judge(status),
+        Err(e) => CommandEnd::Failure(StepFailure::Wait(e.to_string())),
+    }
 }
 
 fn judge(status: ExitStatus) -> CommandEnd {
@@ -152,11 +240,11 @@ fn judge(status: ExitStatus) -> CommandEnd {
     if status.success() {
         CommandEnd::Success
     } else if let Some(code) = status.code() {
-        CommandEnd::Failure(format!("exited with status {code}"))
+        CommandEnd::Failure(StepFailure::Exited(code))
     } else if let Some(sig) = status.signal() {
-        CommandEnd::Failure(format!("killed by signal {sig}"))
+        CommandEnd::Failure(StepFailure::Signalled(sig))
     } else {
-        CommandEnd::Failure(format!("ended with {status}"))
+        CommandEnd::Failure(StepFailure::Ended(status.to_string()))
     }
 }
 

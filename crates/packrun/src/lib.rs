@@ -20,6 +20,10 @@
 //! and an approval gate opens its approval record and pauses the run. Deciding the gate and
 //! calling [`PackRunner::resume`] continues it (a rejection fails the run with the reason).
 //!
+//! A step ends when its main process exits; its process group is killed then, and every
+//! attempt has a limit (`timeoutSeconds`, else [`RunnerOptions::step_timeout`]), see
+//! [`command`].
+//!
 //! Ownership: every write the runner makes for its run (stage commits, the run record, logs,
 //! artifacts, gates) carries its [`lease::RunClaim`]'s fencing token, checked by the store in
 //! the same transaction. A runner whose lease lapsed while nobody took the run takes it again
@@ -27,7 +31,8 @@
 //! returns [`PackRunError::ClaimLost`].
 //!
 //! Crash safety comes from the engine: each stage commit is durable, and a killed runner's
-//! run resumes at its first uncommitted stage. That stage's commands run again; log lines
+//! run resumes at its first uncommitted stage. That stage's commands run again, except the
+//! `parallel`/`map` children whose success is already on the run record; log lines
 //! carry a deterministic key (step, attempt, stream, line number), so a line stored before
 //! the crash is not stored again under another sequence (see [`logs`]).
 //!
@@ -50,6 +55,7 @@ pub mod command;
 pub mod context;
 pub mod env;
 pub mod error;
+pub mod failure;
 pub mod hash;
 pub mod lease;
 pub mod logs;
@@ -63,6 +69,7 @@ pub use build::PIPELINE_ID;
 pub use context::{LoadedPlan, RunContext};
 pub use env::EnvValue;
 pub use error::PackRunError;
+pub use failure::StepFailure;
 pub use mask::Masker;
 pub use plan::{Plan, PlanError, PlanStep};
 pub use runner::{Finish, PackRunner, Resumable, RunSummary, RunnerOptions};

@@ -53,7 +53,8 @@ pub struct RunStep {
     /// Relative to the plan file's directory; default: that directory.
     #[serde(default)]
     pub working_dir: Option<String>,
-    /// Limit of one attempt, in seconds.
+    /// Limit of one attempt, in seconds (default: the runner's step timeout, one hour
+    /// unless changed).
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
     /// Files the step produces, captured as artifacts.
@@ -324,7 +325,7 @@ fn check_run(r: &RunStep, outputs: &mut HashSet<String>) -> Result<(), PlanError
     }
     if r.timeout_seconds == Some(0) {
         return Err(PlanError(format!(
-            "step {:?}: timeoutSeconds is 0; leave it out for no limit",
+            "step {:?}: timeoutSeconds is 0; leave it out for the default limit",
             r.id
         )));
     }

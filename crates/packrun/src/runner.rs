@@ -2,6 +2,7 @@
 
 use crate::book::RunBook;
 use crate::build::{pipeline, PIPELINE_ID};
+use crate::command::DEFAULT_STEP_TIMEOUT;
 use crate::context::{LoadedPlan, RunContext};
 use crate::error::PackRunError;
 use crate::hash::{hash_value, normalised};
@@ -23,11 +24,12 @@ use berth_pipeline::{Engine, StartOptions};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How a runner is set up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunnerOptions {
     /// Each run's outputs go to `<artifacts_root>/<run id>/`.
     pub artifacts_root: PathBuf,
@@ -35,6 +37,20 @@ pub struct RunnerOptions {
     pub observer: Option<mpsc::UnboundedSender<LogEntry>>,
     /// Tenant of new runs.
     pub tenant: Option<String>,
+    /// Limit of a step attempt whose plan sets no `timeoutSeconds` (default
+    /// [`DEFAULT_STEP_TIMEOUT`]).
+    pub step_timeout: Duration,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions {
+            artifacts_root: PathBuf::new(),
+            observer: None,
+            tenant: None,
+            step_timeout: DEFAULT_STEP_TIMEOUT,
+        }
+    }
 }
 
 /// Where a run stopped.
@@ -402,6 +418,7 @@ impl PackRunner {
             book: book.clone(),
             log: log.clone(),
             context: context.clone(),
+            step_timeout: self.options.step_timeout,
         });
         let mut builder = Engine::builder(self.store.clone(), pipeline(&plan, &env))
             .default_pause_timeout(std::time::Duration::ZERO);

@@ -4,6 +4,7 @@ use crate::artifacts::capture;
 use crate::book::RunBook;
 use crate::command::{run_command, CommandEnd, CommandSpec};
 use crate::context::RunContext;
+use crate::failure::StepFailure;
 use crate::logs::LogWriter;
 use crate::plan::{ApprovalStep, RunStep};
 use berth_core::packrun::{
@@ -28,6 +29,8 @@ pub(crate) struct RunEnv {
     pub book: RunBook,
     pub log: LogWriter,
     pub context: RunContext,
+    /// A step's limit when its plan sets no `timeoutSeconds`.
+    pub step_timeout: Duration,
 }
 
 fn store_err(e: berth_core::Error) -> StepError {
@@ -54,6 +57,14 @@ pub(crate) async fn run_leaf(
     leaf: Arc<Leaf>,
     env: Arc<RunEnv>,
 ) -> Result<Value, StepError> {
+    let step = &leaf.step;
+    let id = step.id.as_str();
+    // A child of a `parallel` or `map` commits its success on the run record before its
+    // stage commits; a runner resuming the stage must not execute it again.
+    if env.book.succeeded(id).await {
+        tracing::info!(run = %env.run_id, step = id, "step succeeded before the runner stopped; not run again");
+        return Ok(json!({ "steps": { id: "succeeded" } }));
+    }
     let _permit = match &leaf.limit {
         Some(s) => Some(
             s.clone()
@@ -63,8 +74,6 @@ pub(crate) async fn run_leaf(
         ),
         None => None,
     };
-    let step = &leaf.step;
-    let id = step.id.as_str();
     let attempt = ctx.attempt();
     let max = leaf.policy.max_attempts.max(1);
     env.book.started(id, attempt).await.map_err(store_err)?;
@@ -87,13 +96,16 @@ pub(crate) async fn run_leaf(
                 env: resolved.plain,
                 secret_env: resolved.secret,
                 dir: workdir.clone(),
-                timeout: step.timeout_seconds.map(Duration::from_secs),
+                timeout: Some(
+                    step.timeout_seconds
+                        .map_or(env.step_timeout, Duration::from_secs),
+                ),
             };
             run_command(&spec, &env.log, id, attempt, ctx.cancellation_token()).await
         }
         // Checked when the run starts; berth's environment cannot change since, but the
         // step fails with the reason rather than run without the value.
-        Err(e) => CommandEnd::Failure(e.to_string()),
+        Err(e) => CommandEnd::Failure(StepFailure::Environment(e.to_string())),
     };
     let message = match end {
         CommandEnd::Cancelled => {
@@ -136,7 +148,7 @@ pub(crate) async fn run_leaf(
             return Ok(json!({ "steps": { id: "succeeded" } }));
         }
         // Stored on the run and in the engine's record: masked like the logs.
-        CommandEnd::Failure(message) => env.log.masker().masked(message),
+        CommandEnd::Failure(failure) => env.log.masker().masked(failure.to_string()),
     };
     if attempt < max {
         let wait = Duration::from_secs(leaf.policy.backoff_seconds);

@@ -26,6 +26,7 @@ fn runner(
             artifacts_root: dir.path().join("artifacts"),
             observer: Some(tx),
             tenant: None,
+            ..RunnerOptions::default()
         },
     );
     (r, rx)

@@ -29,6 +29,7 @@ pub fn runner(
             artifacts_root: ctx.cli.artifacts.clone(),
             observer: Some(tx),
             tenant,
+            step_timeout: ctx.cli.step_timeout,
         },
     );
     (runner, rx)
@@ -116,6 +117,8 @@ async fn detach_run(
         .arg(&ctx.cli.store)
         .arg("--artifacts")
         .arg(&ctx.cli.artifacts)
+        .arg("--step-timeout")
+        .arg(format!("{}s", ctx.cli.step_timeout.as_secs()))
         .arg("run")
         .arg(plan_path)
         .arg("--run-id")

@@ -42,6 +42,8 @@ pub struct Limits {
     pub max_body: usize,
     /// Longest a request (other than a live follow) may take.
     pub timeout: Duration,
+    /// Limit of a run's step attempt whose plan sets no `timeoutSeconds`.
+    pub step_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -49,6 +51,7 @@ impl Default for Limits {
         Limits {
             max_body: 64 * 1024,
             timeout: Duration::from_secs(30),
+            step_timeout: berth_packrun::command::DEFAULT_STEP_TIMEOUT,
         }
     }
 }
@@ -85,6 +88,7 @@ impl AppState {
                     artifacts_root: artifacts_root.clone(),
                     observer: None,
                     tenant: None,
+                    step_timeout: limits.step_timeout,
                 },
             ),
             follows: Arc::new(follow::Follows::new(store.clone(), shutdown.clone())),
@@ -242,10 +246,11 @@ async fn wait_for_signal() {
 
 impl crate::args::ServeArgs {
     /// The limits these options ask for.
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self, step_timeout: Duration) -> Limits {
         Limits {
             max_body: self.max_body,
             timeout: Duration::from_secs(self.request_timeout.max(1)),
+            step_timeout,
         }
     }
 }
