@@ -2,11 +2,11 @@
 
 use super::fenced::{fail, write_atomic, Fail};
 use super::{approvals, artifacts, logs, runs};
-use crate::errors::is_duplicate_key;
+use crate::errors::{ctx, is_duplicate_key};
 use crate::schema::Role;
 use crate::shared::Shared;
 use berth_core::packrun::{restored_version, Restored, RunBundle};
-use berth_core::Result;
+use berth_core::{Error, Result};
 use mongodb::bson::{doc, Document};
 use mongodb::{ClientSession, Collection};
 use std::sync::Arc;
@@ -29,6 +29,22 @@ pub(super) async fn restore(shared: &Shared, bundle: &RunBundle) -> Result<Resto
         artifacts: shared.coll(Role::Artifacts),
         approvals: shared.coll(Role::Approvals),
     };
+    let only_run =
+        bundle.logs.is_empty() && bundle.artifacts.is_empty() && bundle.approvals.is_empty();
+    if only_run && !shared.server.transactions {
+        // One document is written atomically by itself: no transaction needed.
+        let mut session = shared
+            .client
+            .start_session()
+            .await
+            .map_err(ctx("start session"))?;
+        return write(&mut session, &targets, bundle)
+            .await
+            .map_err(|f| match f {
+                Fail::Error(e) => e,
+                Fail::Transient => Error::backend_msg("restoring a run raced another write", true),
+            });
+    }
     let bundle = Arc::new(bundle.clone());
     write_atomic(
         shared,
