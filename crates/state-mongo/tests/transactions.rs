@@ -87,6 +87,23 @@ async fn assert_no_multi_op_batches(store: &Store) {
         }])
         .await
         .unwrap();
+
+    // A run with its records needs a transaction, and nothing of it is written; the run
+    // document alone is one write.
+    let mut run = berth_core::packrun::PackRun::new("imported", "h", json!({}));
+    run.version = 4;
+    let mut bundle = berth_core::packrun::RunBundle::of_run(run.clone());
+    bundle
+        .approvals
+        .push(berth_core::packrun::Approval::pending(
+            "imported", "gate", 1,
+        ));
+    let err = store.runs().restore_bundle(&bundle).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("replica set"), "{err}");
+    assert_eq!(store.runs().get("imported").await.unwrap(), None);
+    assert!(store.approvals().list("imported").await.unwrap().is_empty());
+    assert_eq!(store.runs().restore(run).await.unwrap().version, 4);
 }
 
 #[tokio::test]

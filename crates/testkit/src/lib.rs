@@ -45,6 +45,7 @@ pub mod limits;
 pub mod packruns;
 pub mod persistence;
 pub mod records;
+pub mod run_bundles;
 pub mod sessions;
 pub mod trace;
 pub mod typed;
@@ -172,6 +173,9 @@ macro_rules! conformance_tests {
             packruns::approvals_compare_and_set,
             packruns::approvals_quorum_and_grants,
             packruns::restore_keeps_records_exactly,
+            run_bundles::bundle_restores_whole_with_versions,
+            run_bundles::bundle_restore_failing_part_way_writes_nothing,
+            run_bundles::bundle_reimport_idempotent_versions_forward,
             packruns::fenced_packrun_writes_rejected_after_takeover,
             packruns::fenced_packrun_writes_need_a_live_lease,
             damaged::damaged_run_is_named_and_skipped_in_listings,

@@ -7,7 +7,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-fn run(id: &str, tenant: Option<&str>) -> PackRun {
+pub(crate) fn run(id: &str, tenant: Option<&str>) -> PackRun {
     let mut r = PackRun::new(
         id,
         format!("sha256:{id}"),
@@ -30,7 +30,7 @@ fn run(id: &str, tenant: Option<&str>) -> PackRun {
     r
 }
 
-fn entry(run: &str, seq: u64, msg: &str) -> LogEntry {
+pub(crate) fn entry(run: &str, seq: u64, msg: &str) -> LogEntry {
     let mut metadata = BTreeMap::new();
     metadata.insert("stream".to_owned(), "stdout".to_owned());
     LogEntry {

@@ -1,12 +1,14 @@
 //! `import --from DIR`: loads a berth export (`berth export`, format of
 //! [`berth_core::packrun::export`]: one folder per run) into the collections through the
-//! backend's own stores, idempotently (runs and approvals restored exactly, logs appended on
-//! (run, sequence), artifacts upserted on (run, name)).
+//! backend's own stores, idempotently (runs and approvals restored exactly, versions kept,
+//! logs appended on (run, sequence), artifacts upserted on (run, name)).
 //!
 //! The export's trailer (counts and checksum in `manifest.json`) is verified before anything is
 //! written: a truncated or altered export imports nothing. A run folder with a malformed file
-//! is reported with file and line and skipped whole (never half-imported: a run's document is
-//! written after its logs, artifacts and approvals); the rest go on, and the exit code is 6.
+//! is reported with file and line and skipped whole, as is a run the store refuses (never
+//! half-imported: each run is restored with everything of it in one transaction, so a
+//! standalone server without transactions refuses every run); the rest go on, and the exit
+//! code is 6.
 
 use crate::cli::ImportArgs;
 use crate::connect::Target;

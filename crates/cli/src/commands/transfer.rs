@@ -109,8 +109,8 @@ pub async fn import(ctx: &Ctx, from: &Path) -> Result<u8, CliError> {
             i + 1,
             bundle.run.id
         ));
-        // Each run is restored with its logs, artifacts and approvals before its run
-        // document; one the store refuses is skipped whole and named.
+        // Each run is restored with its logs, artifacts and approvals in one atomic write;
+        // one the store refuses is not written at all, and is named.
         match export::restore_bundle(&store, bundle).await {
             Ok(counts) => written.add(counts),
             Err(e) if e.is_retryable() || e.kind() == berth::ErrorKind::Backend => {
@@ -129,7 +129,7 @@ pub async fn import(ctx: &Ctx, from: &Path) -> Result<u8, CliError> {
         );
     } else {
         ctx.out.line(format!(
-            "imported {} from {} (importing again is safe: records are restored by id)",
+            "imported {} from {} (importing again is safe: records are restored by id, versions kept)",
             counts_text(&written),
             from.display()
         ));
@@ -147,7 +147,7 @@ pub async fn import(ctx: &Ctx, from: &Path) -> Result<u8, CliError> {
             .collect();
         return Err(CliError::other(
             format!("{} run(s) were refused and NOT imported: {}", skipped.len(), names.join("; ")),
-            "fix what the store refused, then import again (runs already imported are restored again by id)",
+            "fix what the store refused, then import again (nothing of a refused run was written; runs already imported are left as they are)",
             exit::REFUSED,
         ));
     }

@@ -17,13 +17,14 @@
 //! leading `.` as `%2E`), so any run id is a safe file name; the id itself is read from
 //! `run.json`. Missing `.ndjson` files mean "none". Blank lines are ignored. Importing is
 //! idempotent: runs and approvals are restored exactly by id, logs are appended idempotently on
-//! (run, sequence), artifacts are upserted on (run, name).
+//! (run, sequence), artifacts are upserted on (run, name). A run keeps its exported `version`
+//! (over a different stored copy: the greater of the exported and the stored version + 1).
 //!
 //! Completeness: the manifest is written after everything else and holds the record counts and
 //! a SHA-256 over every run file (see [`verify_dir`]); an import checks both before it writes
-//! anything, so a truncated, reordered, duplicated or damaged export is refused whole. A run is
-//! restored with its logs, artifacts and approvals before its run document, so a run never
-//! shows without them.
+//! anything, so a truncated, reordered, duplicated or damaged export is refused whole. Each run
+//! is restored with its logs, artifacts and approvals as one atomic write, so a run is stored
+//! whole or not at all.
 //!
 //! File access here is synchronous; call it from a blocking context in async code.
 //!
@@ -42,6 +43,7 @@
 //! ```
 
 use crate::error::Result;
+pub use crate::packrun::RunBundle;
 use crate::packrun::{Approval, Artifact, LogEntry, PackRun, RunQuery};
 use crate::Store;
 use serde::de::DeserializeOwned;
@@ -71,19 +73,6 @@ pub struct Manifest {
     pub counts: Counts,
     /// `sha256:<hex>` over every run file, as [`verify_dir`] computes it.
     pub checksum: String,
-}
-
-/// Everything of one run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunBundle {
-    /// The run document.
-    pub run: PackRun,
-    /// Its log entries, ascending sequence.
-    pub logs: Vec<LogEntry>,
-    /// Its artifacts.
-    pub artifacts: Vec<Artifact>,
-    /// Its approval gates.
-    pub approvals: Vec<Approval>,
 }
 
 /// How many records an export or import moved.
@@ -498,26 +487,17 @@ pub struct Unreadable {
     pub reason: String,
 }
 
-/// Writes `bundle` into `store` exactly (idempotent); returns what it wrote.
+/// Writes `bundle` into `store` as one atomic write ([`RunStore::restore_bundle`]): the run
+/// with all its logs, artifacts and approvals, or nothing of it. Idempotent; the run keeps its
+/// exported version (see [`restored_version`](crate::packrun::restored_version)). Returns what
+/// it wrote.
 ///
-/// Logs, artifacts and approvals go first and the run document last, so a run that is
-/// listed always has everything of it; an import cut short leaves no visible half-run, and
-/// importing again completes it.
+/// [`RunStore::restore_bundle`]: crate::packrun::RunStore::restore_bundle
 pub async fn restore_bundle(store: &Store, bundle: &RunBundle) -> Result<Counts> {
-    let mut logs = 0;
-    for chunk in bundle.logs.chunks(PAGE) {
-        logs += store.logs().append(chunk).await? as u64;
-    }
-    for artifact in &bundle.artifacts {
-        store.artifacts().record(artifact.clone()).await?;
-    }
-    for approval in &bundle.approvals {
-        store.approvals().restore(approval.clone()).await?;
-    }
-    store.runs().restore(bundle.run.clone()).await?;
+    let restored = store.runs().restore_bundle(bundle).await?;
     Ok(Counts {
         runs: 1,
-        logs,
+        logs: restored.logs,
         artifacts: bundle.artifacts.len() as u64,
         approvals: bundle.approvals.len() as u64,
     })

@@ -24,6 +24,7 @@
 
 mod approval;
 mod artifact;
+mod bundle;
 pub mod export;
 pub mod generic;
 mod log;
@@ -34,6 +35,7 @@ pub use approval::{
     Approval, ApprovalDecision, ApprovalStatus, ApprovalStore, Decision, DecisionRequest,
 };
 pub use artifact::{Artifact, ArtifactStatus, ArtifactStore};
+pub use bundle::{restored_version, Restored, RunBundle};
 pub use log::{LogEntry, LogLevel, LogStore};
 pub use page::{Damaged, RunEntry, RunPage};
 pub use run::{

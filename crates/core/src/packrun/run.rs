@@ -1,4 +1,4 @@
-use super::RunPage;
+use super::{Restored, RunBundle, RunPage};
 use crate::error::Result;
 use crate::fence::Fence;
 use crate::time::Timestamp;
@@ -194,6 +194,16 @@ pub trait RunStore: Send + Sync {
     /// (implementations build the page with [`RunPage::collect`]).
     async fn list_page(&self, query: &RunQuery) -> Result<RunPage>;
     /// Stores `run` exactly as given, timestamps included, replacing any run with its id
-    /// (for import and restore); returns it with its new store version.
-    async fn restore(&self, run: PackRun) -> Result<PackRun>;
+    /// (for import and restore); returns it with its store version, chosen by
+    /// [`restored_version`](super::restored_version).
+    async fn restore(&self, run: PackRun) -> Result<PackRun> {
+        Ok(self.restore_bundle(&RunBundle::of_run(run)).await?.run)
+    }
+    /// Stores a run with its logs, artifacts and approvals as one atomic write: all of it or,
+    /// on any error, nothing. The run is stored as [`restore`](RunStore::restore) does; logs
+    /// are appended idempotently on (run, sequence) (a different entry under a stored
+    /// sequence is a [`Conflict`](crate::Error::Conflict)); artifacts and approvals replace
+    /// those with their (run, name) and (run, id). `Unsupported` where the backend has no
+    /// multi-document transactions.
+    async fn restore_bundle(&self, bundle: &RunBundle) -> Result<Restored>;
 }

@@ -32,6 +32,14 @@ fn encode(approval: &Approval, version: i64) -> Result<Document> {
     Ok(d)
 }
 
+/// The filter and update that store `approval` over the gate with its (run, id), moving its
+/// version on so an in-flight decision retries, in one round trip.
+pub(super) fn restore_update(approval: &Approval) -> Result<(Document, Document)> {
+    let fields = to_doc(approval, DATES, "approval")?;
+    let filter = doc! {"_id": approval_key(&approval.run_id, &approval.approval_id)};
+    Ok((filter, doc! {"$set": fields, "$inc": {"version": 1_i64}}))
+}
+
 fn decode(mut d: Document) -> Result<(Approval, i64)> {
     let version = crate::errors::number(&d, "version").unwrap_or(0);
     d.remove("version");

@@ -20,6 +20,15 @@ fn decode(d: Document) -> Result<Artifact> {
     from_doc(d, DATES, None, "artifact")
 }
 
+/// The filter and replacement that store `artifact` over the one with its (run, name).
+pub(super) fn upsert(artifact: &Artifact) -> Result<(Document, Document)> {
+    let fields = to_doc(artifact, DATES, "artifact")?;
+    Ok((
+        doc! {"runId": &artifact.run_id, "name": &artifact.name},
+        fields,
+    ))
+}
+
 /// The MongoDB backend's native [`ArtifactStore`].
 #[derive(Debug, Clone)]
 pub struct MongoArtifacts {

@@ -58,14 +58,24 @@ pub(crate) type Body<'a, T> = Box<
 pub(crate) async fn write_fenced<T>(
     shared: &Shared,
     fence: &Fence,
+    body: Body<'_, T>,
+) -> Result<T> {
+    write_atomic(shared, "a fenced pack-run write", Some(fence), body).await
+}
+
+/// Runs `body` in one transaction, holding `fence` first if given, again from the start after
+/// a transient transaction error; [`Error::Unsupported`] (naming `what`) where the server has
+/// no transactions.
+pub(crate) async fn write_atomic<T>(
+    shared: &Shared,
+    what: &str,
+    fence: Option<&Fence>,
     mut body: Body<'_, T>,
 ) -> Result<T> {
     if !shared.server.transactions {
-        return Err(Error::Unsupported(
-            "a fenced pack-run write needs a MongoDB replica set: this server reports no \
-             transaction support"
-                .into(),
-        ));
+        return Err(Error::Unsupported(format!(
+            "{what} needs a MongoDB replica set: this server reports no transaction support"
+        )));
     }
     for _ in 0..ATTEMPTS {
         let mut session = shared
@@ -77,7 +87,11 @@ pub(crate) async fn write_fenced<T>(
             .start_transaction()
             .await
             .map_err(ctx("start transaction"))?;
-        let outcome = match hold(shared, &mut session, fence).await {
+        let held = match fence {
+            Some(fence) => hold(shared, &mut session, fence).await,
+            None => Ok(()),
+        };
+        let outcome = match held {
             Ok(()) => body(&mut session).await,
             Err(f) => Err(f),
         };
@@ -85,7 +99,7 @@ pub(crate) async fn write_fenced<T>(
             Ok(value) => match commit(&mut session).await {
                 Ok(()) => return Ok(value),
                 Err(e) if is_transient_transaction(&e) => continue,
-                Err(e) => return Err(map("commit fenced write", e)),
+                Err(e) => return Err(map("commit transaction", e)),
             },
             Err(f) => {
                 // Best effort: the server drops an unfinished transaction anyway.
@@ -98,7 +112,7 @@ pub(crate) async fn write_fenced<T>(
         }
     }
     Err(Error::backend_msg(
-        format!("mongodb fenced write gave up after {ATTEMPTS} attempts under concurrent writes"),
+        format!("mongodb {what} gave up after {ATTEMPTS} attempts under concurrent writes"),
         true,
     ))
 }

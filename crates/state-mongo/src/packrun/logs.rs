@@ -18,8 +18,12 @@ const APPEND_ATTEMPTS: usize = 16;
 /// Marks a fenced append that raced a writer of the same sequences.
 const RACED: &str = "raced a concurrent append";
 
-fn decode(d: Document) -> Result<LogEntry> {
+pub(super) fn decode(d: Document) -> Result<LogEntry> {
     from_doc(d, DATES, None, "log entry")
+}
+
+pub(super) fn encode(e: &LogEntry) -> Result<Document> {
+    to_doc(e, DATES, "log entry")
 }
 
 /// The MongoDB backend's native [`LogStore`].

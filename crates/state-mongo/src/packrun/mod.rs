@@ -2,6 +2,7 @@
 
 mod approvals;
 mod artifacts;
+mod bundle;
 mod doc;
 mod fenced;
 mod logs;

@@ -7,8 +7,8 @@ use crate::schema::Role;
 use crate::shared::{collect, Shared};
 use async_trait::async_trait;
 use berth_core::packrun::{
-    validate_run_id, validate_tenant_id as validate_tenant, PackRun, RunCursor, RunEntry, RunPage,
-    RunQuery, RunStore,
+    validate_run_id, validate_tenant_id as validate_tenant, PackRun, Restored, RunBundle,
+    RunCursor, RunEntry, RunPage, RunQuery, RunStore,
 };
 use berth_core::{Error, Fence, Result, Timestamp};
 use mongodb::bson::{doc, Bson, Document};
@@ -22,7 +22,7 @@ const DATES: &[&str] = &[
     "steps.nextAttemptAt",
 ];
 
-fn encode(run: &PackRun) -> Result<Document> {
+pub(super) fn encode(run: &PackRun) -> Result<Document> {
     let mut d = to_doc(run, DATES, "pack run")?;
     let id = d.remove("id").unwrap_or_else(|| run.id.clone().into());
     let mut out = doc! {"_id": id};
@@ -30,7 +30,7 @@ fn encode(run: &PackRun) -> Result<Document> {
     Ok(out)
 }
 
-fn decode(d: Document) -> Result<PackRun> {
+pub(super) fn decode(d: Document) -> Result<PackRun> {
     from_doc(d, DATES, Some("id"), "pack run")
 }
 
@@ -187,45 +187,6 @@ impl MongoRuns {
         .await
     }
 
-    /// Replaces the run as given; the version moves on from the stored one so compare-and-set
-    /// updates made against the old document fail.
-    async fn restore_inner(&self, mut run: PackRun) -> Result<PackRun> {
-        let runs = self.shared.coll(Role::Runs);
-        let current = runs
-            .find_one(doc! {"_id": &run.id})
-            .projection(doc! {"version": 1})
-            .await
-            .map_err(ctx("read run"))?;
-        let old = current
-            .as_ref()
-            .and_then(|d| crate::errors::number(d, "version"));
-        run.version = old.map_or(1, |v| u64::try_from(v).unwrap_or(0) + 1);
-        let filter = match old {
-            Some(v) => doc! {"_id": &run.id, "version": v},
-            None => doc! {"_id": &run.id},
-        };
-        let done = runs
-            .replace_one(filter, encode(&run)?)
-            .upsert(true)
-            .await
-            .map_err(|e| {
-                if is_duplicate_key(&e) {
-                    Error::conflict(0, &self.shared.names.runs, &run.id, "restored concurrently")
-                } else {
-                    ctx("restore run")(e)
-                }
-            })?;
-        if done.matched_count == 0 && done.upserted_id.is_none() {
-            return Err(Error::conflict(
-                0,
-                &self.shared.names.runs,
-                &run.id,
-                "restored concurrently",
-            ));
-        }
-        Ok(run)
-    }
-
     async fn list_inner(&self, query: &RunQuery) -> Result<RunPage> {
         if query.limit == 0 {
             return Ok(RunPage::default());
@@ -308,12 +269,17 @@ impl RunStore for MongoRuns {
             .await
     }
 
-    async fn restore(&self, run: PackRun) -> Result<PackRun> {
-        validate_run_id(&run.id)?;
-        validate_tenant(&run.tenant_id)?;
-        let span = tracing::debug_span!("mongo.runs.restore", run = %run.id);
+    async fn restore_bundle(&self, bundle: &RunBundle) -> Result<Restored> {
+        bundle.validate()?;
+        let span = tracing::debug_span!(
+            "mongo.runs.restore_bundle",
+            run = %bundle.run.id,
+            logs = bundle.logs.len(),
+            artifacts = bundle.artifacts.len(),
+            approvals = bundle.approvals.len()
+        );
         self.shared
-            .deadline("restore run", self.restore_inner(run))
+            .deadline("restore run", super::bundle::restore(&self.shared, bundle))
             .instrument(span)
             .await
     }

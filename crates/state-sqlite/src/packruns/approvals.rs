@@ -49,17 +49,7 @@ impl ApprovalStore for SqliteApprovals {
         self.db
             .writer
             .run(move |conn| {
-                let doc = json_text(&check_size(&approval)?)?;
-                let status = enum_text("approval status", &approval.status)?;
-                conn.prepare_cached(
-                    "INSERT INTO pack_run_approvals (run_id, approval_id, status, doc) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, approval_id) \
-                     DO UPDATE SET status = excluded.status, doc = excluded.doc",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![approval.run_id, approval.approval_id, status, doc])
-                })
-                .sql()?;
+                upsert(conn, &approval)?;
                 Ok(approval)
             })
             .instrument(span)
@@ -179,4 +169,18 @@ impl SqliteApprovals {
             .instrument(span)
             .await
     }
+}
+
+/// Stores `approval`, replacing the gate with its (run, id).
+pub(super) fn upsert(conn: &Connection, approval: &Approval) -> Result<()> {
+    let doc = json_text(&check_size(approval)?)?;
+    let status = enum_text("approval status", &approval.status)?;
+    conn.prepare_cached(
+        "INSERT INTO pack_run_approvals (run_id, approval_id, status, doc) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, approval_id) \
+         DO UPDATE SET status = excluded.status, doc = excluded.doc",
+    )
+    .and_then(|mut s| s.execute(params![approval.run_id, approval.approval_id, status, doc]))
+    .sql()
+    .map(|_| ())
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use berth_core::packrun::validate_artifact_name;
 use berth_core::packrun::{validate_run_id, Artifact, ArtifactStore};
 use berth_core::{Fence, Result};
-use rusqlite::{params, Row};
+use rusqlite::{params, Connection, Row};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -87,35 +87,44 @@ impl SqliteArtifacts {
     async fn record_with(&self, artifact: Artifact, fence: Option<Fence>) -> Result<()> {
         validate_run_id(&artifact.run_id)?;
         validate_artifact_name(&artifact.name)?;
-        check_size(&artifact)?;
-        let status = enum_text("artifact status", &artifact.status)?;
+        let status = checked_status(&artifact)?;
         let span = tracing::debug_span!("sqlite.artifacts.record", run = %artifact.run_id, name = %artifact.name);
         let clock = self.db.clock.clone();
         self.db
             .writer
             .run(move |conn| {
                 check_fence(conn, fence.as_ref(), clock.now())?;
-                let a = &artifact;
-                let sql = format!(
-                    "INSERT OR REPLACE INTO pack_artifacts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                );
-                conn.prepare_cached(&sql)
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            a.run_id,
-                            a.name,
-                            a.kind,
-                            a.source_path,
-                            a.stored_path,
-                            status,
-                            a.notes,
-                            a.captured_at.millis()
-                        ])
-                    })
-                    .sql()
-                    .map(|_| ())
+                upsert(conn, &artifact, &status)
             })
             .instrument(span)
             .await
     }
+}
+
+/// Checks `artifact`'s size; its status as stored.
+pub(super) fn checked_status(artifact: &Artifact) -> Result<String> {
+    check_size(artifact)?;
+    enum_text("artifact status", &artifact.status)
+}
+
+/// Stores `artifact`, replacing the one with its (run, name).
+pub(super) fn upsert(conn: &Connection, a: &Artifact, status: &str) -> Result<()> {
+    let sql = format!(
+        "INSERT OR REPLACE INTO pack_artifacts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.execute(params![
+                a.run_id,
+                a.name,
+                a.kind,
+                a.source_path,
+                a.stored_path,
+                status,
+                a.notes,
+                a.captured_at.millis()
+            ])
+        })
+        .sql()
+        .map(|_| ())
 }

@@ -45,7 +45,7 @@ fn entry_row(row: &Row<'_>) -> Result<LogEntry> {
     })
 }
 
-fn stored(conn: &Connection, run: &str, sequence: u64) -> Result<Option<LogEntry>> {
+pub(super) fn stored(conn: &Connection, run: &str, sequence: u64) -> Result<Option<LogEntry>> {
     let sql = format!("SELECT {COLUMNS} FROM pack_run_logs WHERE run_id = ?1 AND sequence = ?2");
     let mut stmt = conn.prepare_cached(&sql).sql()?;
     let mut rows = stmt.query(params![run, ordered_u64(sequence)]).sql()?;
@@ -106,7 +106,7 @@ fn plan<'a>(conn: &Connection, entries: &'a [LogEntry]) -> Result<Vec<&'a LogEnt
     Ok(fresh)
 }
 
-fn insert(conn: &Connection, e: &LogEntry) -> Result<()> {
+pub(super) fn insert(conn: &Connection, e: &LogEntry) -> Result<()> {
     let level = enum_text("log level", &e.level)?;
     let metadata = serde_json::to_string(&e.metadata)
         .map_err(|err| Error::invalid("log metadata", err.to_string()))?;

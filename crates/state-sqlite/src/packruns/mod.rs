@@ -5,6 +5,7 @@
 
 mod approvals;
 mod artifacts;
+mod bundle;
 mod logs;
 mod runs;
 

@@ -6,7 +6,7 @@ use crate::sql_error::SqlResult;
 use crate::values::{decode_doc, enum_text, json_text, text_of, timestamp, to_i64, to_u64};
 use async_trait::async_trait;
 use berth_core::packrun::{
-    validate_run_id, PackRun, RunCursor, RunEntry, RunPage, RunQuery, RunStore,
+    validate_run_id, PackRun, Restored, RunBundle, RunCursor, RunEntry, RunPage, RunQuery, RunStore,
 };
 use berth_core::{Error, Fence, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -33,7 +33,7 @@ fn run_row(row: &Row<'_>) -> Result<PackRun> {
     Ok(run)
 }
 
-fn read_run(conn: &Connection, id: &str) -> Result<Option<PackRun>> {
+pub(super) fn read_run(conn: &Connection, id: &str) -> Result<Option<PackRun>> {
     let mut stmt = conn
         .prepare_cached("SELECT doc, version FROM pack_runs WHERE id = ?1")
         .sql()?;
@@ -99,8 +99,22 @@ impl RunStore for SqliteRuns {
         self.update_with(run, Some(fence.clone())).await
     }
 
-    async fn restore(&self, run: PackRun) -> Result<PackRun> {
-        self.restore_inner(run).await
+    async fn restore_bundle(&self, bundle: &RunBundle) -> Result<Restored> {
+        bundle.validate()?;
+        let bundle = bundle.clone();
+        let span = tracing::debug_span!(
+            "sqlite.runs.restore_bundle",
+            run = %bundle.run.id,
+            logs = bundle.logs.len(),
+            artifacts = bundle.artifacts.len(),
+            approvals = bundle.approvals.len()
+        );
+        // One writer request is one savepoint: an error anywhere rolls all of it back.
+        self.db
+            .writer
+            .run(move |conn| super::bundle::restore(conn, &bundle))
+            .instrument(span)
+            .await
     }
 
     async fn list_page(&self, query: &RunQuery) -> Result<RunPage> {
@@ -217,45 +231,32 @@ impl SqliteRuns {
             .instrument(span)
             .await
     }
+}
 
-    async fn restore_inner(&self, mut run: PackRun) -> Result<PackRun> {
-        validate_run_id(&run.id)?;
-        validate_tenant(&run.tenant_id)?;
-        let span = tracing::debug_span!("sqlite.runs.restore", run = %run.id);
-        self.db
-            .writer
-            .run(move |conn| {
-                run.version = 0;
-                let doc = json_text(&check_size(&run)?)?;
-                let status = enum_text("run status", &run.status)?;
-                let version: i64 = conn
-                    .prepare_cached(
-                        "INSERT INTO pack_runs (id, tenant_id, status, version, created_at, updated_at, doc) \
-                         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6) \
-                         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, \
-                         status = excluded.status, version = pack_runs.version + 1, \
-                         created_at = excluded.created_at, updated_at = excluded.updated_at, \
-                         doc = excluded.doc \
-                         RETURNING version",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(
-                            params![
-                                run.id,
-                                run.tenant_id,
-                                status,
-                                run.created_at.millis(),
-                                run.updated_at.millis(),
-                                doc
-                            ],
-                            |r| r.get(0),
-                        )
-                    })
-                    .sql()?;
-                run.version = to_u64("version", version)?;
-                Ok(run)
-            })
-            .instrument(span)
-            .await
-    }
+/// Stores `run` as given, its version included, replacing any run with its id.
+pub(super) fn put_run(conn: &Connection, run: &PackRun) -> Result<()> {
+    let version = to_i64("version", run.version)?;
+    let doc = json_text(&check_size(run)?)?;
+    let status = enum_text("run status", &run.status)?;
+    conn.prepare_cached(
+        "INSERT INTO pack_runs (id, tenant_id, status, version, created_at, updated_at, doc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, \
+         status = excluded.status, version = excluded.version, \
+         created_at = excluded.created_at, updated_at = excluded.updated_at, \
+         doc = excluded.doc",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            run.id,
+            run.tenant_id,
+            status,
+            version,
+            run.created_at.millis(),
+            run.updated_at.millis(),
+            doc
+        ])
+    })
+    .sql()
+    .map(|_| ())
 }

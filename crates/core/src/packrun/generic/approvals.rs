@@ -11,7 +11,7 @@ use crate::{Batch, Fence, Precondition, RecordStore};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-fn collection(run: &str) -> String {
+pub(super) fn collection(run: &str) -> String {
     format!("pack_run_approvals:{run}")
 }
 

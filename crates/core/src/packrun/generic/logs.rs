@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-fn collection(run: &str) -> String {
+pub(super) fn collection(run: &str) -> String {
     format!("pack_run_logs:{run}")
 }
 
-fn key(sequence: u64) -> String {
+pub(super) fn key(sequence: u64) -> String {
     format!("{sequence:020}")
 }
 

@@ -1,10 +1,10 @@
 use crate::codec::{from_json, millis_of_ordered_key, ordered_millis_key, to_json};
 use crate::error::{Error, Result};
 use crate::packrun::{
-    validate_run_id, validate_tenant_id as validate_tenant, PackRun, RunCursor, RunEntry, RunPage,
-    RunQuery, RunStore,
+    restored_version, validate_run_id, validate_tenant_id as validate_tenant, LogEntry, PackRun,
+    Restored, RunBundle, RunCursor, RunEntry, RunPage, RunQuery, RunStore,
 };
-use crate::record::Scan;
+use crate::record::{Record, Scan};
 use crate::time::{SharedClock, Timestamp};
 use crate::{Batch, Fence, Precondition, RecordStore};
 use async_trait::async_trait;
@@ -13,6 +13,40 @@ use std::sync::Arc;
 
 const RUNS: &str = "pack_runs";
 const BY_UPDATED: &str = "pack_runs.by_updated";
+/// Document field holding how far a run's version is ahead of its record's version: a
+/// restored run keeps its exported version, which the record store's own counter cannot be
+/// set to. Absent means 0.
+const VERSION_BASE: &str = "versionBase";
+
+/// A stored run with its record's version and its [`VERSION_BASE`].
+struct Stored {
+    run: PackRun,
+    record: u64,
+    base: u64,
+}
+
+fn decode(record: Record) -> Result<Stored> {
+    let base = record
+        .value
+        .get(VERSION_BASE)
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let mut run: PackRun = from_json(record.value, "pack run")?;
+    run.version = record.version + base;
+    Ok(Stored {
+        run,
+        record: record.version,
+        base,
+    })
+}
+
+fn encode(run: &PackRun, base: u64) -> Result<Value> {
+    let mut value = to_json(run)?;
+    if let (Value::Object(fields), true) = (&mut value, base > 0) {
+        fields.insert(VERSION_BASE.into(), base.into());
+    }
+    Ok(value)
+}
 
 fn by_tenant(tenant: &str) -> String {
     format!("pack_runs.by_tenant:{tenant}")
@@ -59,27 +93,32 @@ impl GenericRuns {
         }
     }
 
+    async fn stored(&self, id: &str) -> Result<Option<Stored>> {
+        self.records.get(RUNS, id).await?.map(decode).transpose()
+    }
+
     async fn update_with(&self, mut run: PackRun, fence: Option<&Fence>) -> Result<PackRun> {
         validate_run_id(&run.id)?;
         validate_tenant(&run.tenant_id)?;
         let current = self
-            .get(&run.id)
+            .stored(&run.id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("pack run {}", run.id)))?;
         // A fenced update lets the batch judge, fence first: a stale owner hears "claim lost".
-        if current.version != run.version && fence.is_none() {
+        if current.run.version != run.version && fence.is_none() {
             return Err(Error::conflict(
                 0,
                 RUNS,
                 &run.id,
                 format!(
                     "expected version {}, found {}",
-                    run.version, current.version
+                    run.version, current.run.version
                 ),
             ));
         }
-        let expected = run.version;
-        run.created_at = current.created_at;
+        // Below the base no record version matches (records start at 1).
+        let expected = run.version.saturating_sub(current.base);
+        run.created_at = current.run.created_at;
         run.updated_at = self.clock.now();
         let mut batch = Batch::new();
         if let Some(f) = fence {
@@ -87,9 +126,9 @@ impl GenericRuns {
         }
         let at = batch.len();
         batch
-            .put(RUNS, &run.id, to_json(&run)?)
+            .put(RUNS, &run.id, encode(&run, current.base)?)
             .when(Precondition::Version(expected));
-        Self::delete_indexes(&mut batch, &current);
+        Self::delete_indexes(&mut batch, &current.run);
         Self::put_indexes(&mut batch, &run);
         let done = match self.records.commit(batch).await {
             Err(Error::Conflict { reason, .. }) => {
@@ -97,13 +136,77 @@ impl GenericRuns {
             }
             other => other?,
         };
-        run.version = done
+        let record = done
             .versions
             .get(at)
             .copied()
             .flatten()
             .unwrap_or(expected + 1);
+        run.version = record + current.base;
         Ok(run)
+    }
+
+    /// One attempt at [`RunStore::restore_bundle`]: everything in one batch, guarded by what
+    /// was read, so a concurrent writer makes it conflict rather than interleave.
+    async fn restore_once(&self, bundle: &RunBundle) -> Result<(Batch, Restored)> {
+        let id = &bundle.run.id;
+        let current = self.stored(id).await?;
+        let logs = super::logs::collection(id);
+        let keys: Vec<String> = bundle
+            .logs
+            .iter()
+            .map(|e| super::logs::key(e.sequence))
+            .collect();
+        let stored_logs = self
+            .records
+            .get_many(&logs, &keys)
+            .await?
+            .into_iter()
+            .flatten()
+            .map(|r| from_json::<LogEntry>(r.value, "log entry"))
+            .collect::<Result<Vec<_>>>()?;
+        let fresh = bundle.new_logs(&stored_logs)?;
+        let mut batch = Batch::new();
+        for e in &fresh {
+            batch
+                .put(&logs, &super::logs::key(e.sequence), to_json(e)?)
+                .when(Precondition::Absent);
+        }
+        let artifacts = super::artifacts::collection(id);
+        for a in &bundle.artifacts {
+            batch.put(&artifacts, &a.name, to_json(a)?);
+        }
+        let approvals = super::approvals::collection(id);
+        for a in &bundle.approvals {
+            batch.put(&approvals, &a.approval_id, to_json(a)?);
+        }
+        let run = match (
+            restored_version(&bundle.run, current.as_ref().map(|c| &c.run)),
+            current,
+        ) {
+            (None, Some(c)) => {
+                batch.check(RUNS, id, Precondition::Version(c.record));
+                c.run
+            }
+            (version, current) => {
+                let mut run = bundle.run.clone();
+                run.version = version.unwrap_or(run.version);
+                let (guard, record) = match &current {
+                    Some(c) => (Precondition::Version(c.record), c.record + 1),
+                    None => (Precondition::Absent, 1),
+                };
+                batch
+                    .put(RUNS, id, encode(&run, run.version.saturating_sub(record))?)
+                    .when(guard);
+                if let Some(c) = &current {
+                    Self::delete_indexes(&mut batch, &c.run);
+                }
+                Self::put_indexes(&mut batch, &run);
+                run
+            }
+        };
+        let logs = fresh.len() as u64;
+        Ok((batch, Restored { run, logs }))
     }
 }
 
@@ -138,12 +241,7 @@ impl RunStore for GenericRuns {
 
     async fn get(&self, id: &str) -> Result<Option<PackRun>> {
         validate_run_id(id)?;
-        let Some(record) = self.records.get(RUNS, id).await? else {
-            return Ok(None);
-        };
-        let mut run: PackRun = from_json(record.value, "pack run")?;
-        run.version = record.version;
-        Ok(Some(run))
+        Ok(self.stored(id).await?.map(|s| s.run))
     }
 
     async fn update(&self, run: PackRun) -> Result<PackRun> {
@@ -154,27 +252,13 @@ impl RunStore for GenericRuns {
         self.update_with(run, Some(fence)).await
     }
 
-    async fn restore(&self, mut run: PackRun) -> Result<PackRun> {
-        validate_run_id(&run.id)?;
-        validate_tenant(&run.tenant_id)?;
+    async fn restore_bundle(&self, bundle: &RunBundle) -> Result<Restored> {
+        bundle.validate()?;
         let mut attempt = 0;
         loop {
-            let current = self.get(&run.id).await?;
-            let mut batch = Batch::new();
-            let guard = match &current {
-                Some(c) => Precondition::Version(c.version),
-                None => Precondition::Absent,
-            };
-            batch.put(RUNS, &run.id, to_json(&run)?).when(guard);
-            if let Some(c) = &current {
-                Self::delete_indexes(&mut batch, c);
-            }
-            Self::put_indexes(&mut batch, &run);
+            let (batch, restored) = self.restore_once(bundle).await?;
             match self.records.commit(batch).await {
-                Ok(done) => {
-                    run.version = done.versions.first().copied().flatten().unwrap_or(1);
-                    return Ok(run);
-                }
+                Ok(_) => return Ok(restored),
                 Err(Error::Conflict { .. }) if attempt < super::CAS_RETRIES => attempt += 1,
                 Err(e) => return Err(e),
             }
@@ -210,10 +294,7 @@ impl RunStore for GenericRuns {
             .zip(found)
             .filter_map(|(position, record)| {
                 let record = record?;
-                let run = from_json::<PackRun>(record.value, "pack run").map(|mut run| {
-                    run.version = record.version;
-                    run
-                });
+                let run = decode(record).map(|s| s.run);
                 Some(RunEntry {
                     key: position.id.clone(),
                     position: Some(position),
