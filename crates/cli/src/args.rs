@@ -56,18 +56,28 @@ pub struct Cli {
         default_value = "berth-artifacts"
     )]
     pub artifacts: PathBuf,
-    /// Limit of a step attempt whose plan sets no `timeoutSeconds`: 90s, 15m, 12h, 30d.
+    /// Limit of a step attempt whose plan sets no `timeoutSeconds`: 90s, 15m, 12h, 30d
+    /// [default: 1h].
     #[arg(
-        long,
+        long = "step-timeout",
+        value_name = "DURATION",
         global = true,
         env = "BERTH_STEP_TIMEOUT",
-        default_value = "1h",
         value_parser = crate::commands::token::parse_duration
     )]
-    pub step_timeout: std::time::Duration,
+    pub step_timeout_flag: Option<std::time::Duration>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The limit of a step attempt whose plan sets none: `--step-timeout`, else the runner's
+    /// default.
+    pub fn step_timeout(&self) -> std::time::Duration {
+        self.step_timeout_flag
+            .unwrap_or(berth_packrun::command::DEFAULT_STEP_TIMEOUT)
+    }
 }
 
 /// The commands.

@@ -81,7 +81,7 @@ async fn dispatch(ctx: &Ctx) -> Result<u8, exit::CliError> {
         Command::Leases => commands::inspect::leases(ctx).await,
         Command::Export { to } => commands::transfer::export(ctx, to).await,
         Command::Import { from } => commands::transfer::import(ctx, from).await,
-        Command::Serve(a) => serve::serve(ctx, a.listen, a.limits(ctx.cli.step_timeout)).await,
+        Command::Serve(a) => serve::serve(ctx, a.listen, a.limits(ctx.cli.step_timeout())).await,
         Command::Token(t) => commands::token::dispatch(ctx, t).await,
     }
 }

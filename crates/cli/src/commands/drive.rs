@@ -29,7 +29,7 @@ pub fn runner(
             artifacts_root: ctx.cli.artifacts.clone(),
             observer: Some(tx),
             tenant,
-            step_timeout: ctx.cli.step_timeout,
+            step_timeout: ctx.cli.step_timeout(),
         },
     );
     (runner, rx)
@@ -118,7 +118,7 @@ async fn detach_run(
         .arg("--artifacts")
         .arg(&ctx.cli.artifacts)
         .arg("--step-timeout")
-        .arg(format!("{}s", ctx.cli.step_timeout.as_secs()))
+        .arg(format!("{}s", ctx.cli.step_timeout().as_secs()))
         .arg("run")
         .arg(plan_path)
         .arg("--run-id")
