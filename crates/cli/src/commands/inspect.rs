@@ -19,7 +19,8 @@ fn status_style(s: RunStatus) -> Style {
     }
 }
 
-fn status_text(s: RunStatus) -> &'static str {
+/// The status as `--json` and people read it.
+pub fn status_text(s: RunStatus) -> &'static str {
     match s {
         RunStatus::Pending => "pending",
         RunStatus::Running => "running",
@@ -56,7 +57,10 @@ pub async fn get_run(store: &Store, id: &str) -> Result<PackRun, CliError> {
 
 /// The owner record of a running run that no live runner holds (its owner died or stalled
 /// past its lease): `berth resume` may take it over.
-async fn gone_owner(store: &berth::Store, run: &PackRun) -> Result<Option<OwnerRecord>, CliError> {
+pub async fn gone_owner(
+    store: &berth::Store,
+    run: &PackRun,
+) -> Result<Option<OwnerRecord>, CliError> {
     if !matches!(run.status, RunStatus::Running | RunStatus::Pending) {
         return Ok(None);
     }
