@@ -40,7 +40,7 @@ pub const CODES: &[(u8, &str)] = &[
     (RUN_FAILED, "the run failed, was rejected or cancelled"),
     (USAGE, "usage error: unknown command or option, or an argument that breaks a rule (ids, URLs, limits)"),
     (PAUSED, "the run is paused at an approval gate (or approved and waiting for `berth resume`); also `logs --follow` on such a run"),
-    (NOT_FOUND, "not found: run, gate, plan file, export directory"),
+    (NOT_FOUND, "not found: run, gate, plan file, export directory; for runs/show/logs/artifacts/leases/export, the database"),
     (REFUSED, "refused: invalid plan, plan changed, conflict, already decided, run busy or ended, over a limit, incomplete export"),
     (FAILURE, "store or file-system failure, damaged data; runs/export that left out runs they could not read (named)"),
     (CLAIM_LOST, "claim lost: this runner's lease lapsed (stopped, suspended) and another runner took the run over; it stopped its commands and wrote nothing more"),
@@ -58,6 +58,7 @@ pub const STORE_KINDS: &[(ErrorKind, u8, &str)] = &[
     (ErrorKind::SessionExpired, CLAIM_LOST, "this process's session lapsed; resume the run with `berth resume RUN`"),
     (ErrorKind::NotFound, NOT_FOUND, "list runs with `berth runs` (and check --store)"),
     (ErrorKind::Unsupported, REFUSED, "this build of berth cannot use that store as it is; a store written by a newer berth needs that newer berth"),
+    (ErrorKind::ReadOnly, REFUSED, "this command only reads the store; write with a command that changes runs (run, resume, approve, import)"),
     (ErrorKind::Corrupt, FAILURE, "the store holds damaged data; `berth export` names what it cannot read, restore that from an export"),
     (ErrorKind::Backend, FAILURE, "check --store; run with BERTH_LOG=debug for details"),
 ];

@@ -149,7 +149,7 @@ fn report(ctx: &Ctx, run: &PackRun, end: &End) {
 /// Prints the log; with `follow`, keeps polling until the run has ended, is paused or has lost
 /// its runner, and all is printed.
 pub async fn logs(ctx: &Ctx, id: &str, follow: bool, after: Option<u64>) -> Result<u8, CliError> {
-    let store = ctx.store().await?;
+    let store = ctx.store_read_only().await?;
     get_run(&store, id).await?;
     let mut after = after;
     loop {
