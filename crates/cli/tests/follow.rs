@@ -99,12 +99,16 @@ fn follow_stops_with_the_resume_command_once_a_killed_runners_lease_lapses() {
     assert!(last["followEnd"]["ownerGoneSince"].is_string(), "{last}");
     assert_eq!(json_lines.next(), None);
 
-    env.write("go.flag", "");
     assert_eq!(
         env.show("k1")["run"]["status"],
         "running",
         "nothing was cancelled"
     );
+    // Let the killed runner's step (left running) see its flag, and take the run to its gate,
+    // so nothing outlives the test.
+    env.write("go.flag", "");
+    let resumed = env.run(&["resume", "k1"]);
+    assert_eq!(resumed.code, PAUSED, "{}{}", resumed.stdout, resumed.stderr);
 }
 
 #[test]
@@ -159,5 +163,9 @@ fn follow_stops_quietly_when_its_reader_closes_the_pipe() {
     assert_eq!(wait(&mut follower), OUTPUT_CLOSED);
     assert_eq!(stderr_of(&mut follower), "", "quiet: no error, no panic");
     assert_eq!(env.show("h1")["run"]["status"], "running");
+    // Let the detached runner finish its step and stop at the gate, so it does not outlive
+    // the test.
     env.write("go.flag", "");
+    let rest = env.run(&["logs", "h1", "--follow"]);
+    assert_eq!(rest.code, PAUSED, "{}", rest.stderr);
 }
