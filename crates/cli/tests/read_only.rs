@@ -70,7 +70,8 @@ fn read_only_commands_answer_while_another_process_holds_the_write_lock() {
              VALUES ('held', X'6b', '{}', 1, 0, 0);",
         )
         .unwrap();
-    // A writer is indeed blocked: `approve` on the finished run needs the write lock.
+    // Held for as long as the commands take: one that waited for the lock would fail after
+    // the busy timeout (as before read-only opening, with "database is busy", exit 6).
     for args in [&["runs"][..], &["show", "r1"], &["logs", "r1"]] {
         let started = Instant::now();
         let done = env.run(&[&["--json"][..], args].concat());
