@@ -25,20 +25,28 @@ pub const FAILURE: u8 = 6;
 /// This runner's claim on the run was taken over by another runner; it stopped and wrote
 /// nothing more (the new owner carries the run on).
 pub const CLAIM_LOST: u8 = 7;
+/// `logs --follow` stopped because the run's runner is gone (killed, or stalled past its
+/// lease) and nobody took the run over: `berth resume RUN` continues it.
+pub const OWNER_GONE: u8 = 8;
 /// Interrupted by Ctrl-C (128 + SIGINT).
 pub const INTERRUPTED: u8 = 130;
+/// `logs --follow` stopped quietly because standard output was closed (`| head -1`):
+/// 128 + SIGPIPE, what a shell reports for a filter whose reader went away.
+pub const OUTPUT_CLOSED: u8 = 141;
 
 /// Every exit code and what it means.
 pub const CODES: &[(u8, &str)] = &[
-    (OK, "done; for run/resume/approve/demo: the run succeeded"),
+    (OK, "done; for run/resume/approve/demo: the run succeeded; for logs --follow: the run ended (succeeded, failed or cancelled)"),
     (RUN_FAILED, "the run failed, was rejected or cancelled"),
     (USAGE, "usage error: unknown command or option, or an argument that breaks a rule (ids, URLs, limits)"),
-    (PAUSED, "the run is paused at an approval gate"),
-    (NOT_FOUND, "not found: run, gate, plan file, export directory"),
+    (PAUSED, "the run is paused at an approval gate (or approved and waiting for `berth resume`); also `logs --follow` on such a run"),
+    (NOT_FOUND, "not found: run, gate, plan file, export directory; for runs/show/logs/artifacts/leases/export, the database"),
     (REFUSED, "refused: invalid plan, plan changed, conflict, already decided, run busy or ended, over a limit, incomplete export"),
     (FAILURE, "store or file-system failure, damaged data; runs/export that left out runs they could not read (named)"),
     (CLAIM_LOST, "claim lost: this runner's lease lapsed (stopped, suspended) and another runner took the run over; it stopped its commands and wrote nothing more"),
+    (OWNER_GONE, "logs --follow: the run's runner is gone (killed, or stalled past its lease) and nobody took the run over; `berth resume RUN` continues it"),
     (INTERRUPTED, "interrupted (Ctrl-C); the run is resumable"),
+    (OUTPUT_CLOSED, "logs --follow: standard output was closed (`| head -1`); stopped quietly"),
 ];
 
 /// Each store error kind: its exit code and what to do next.
@@ -50,6 +58,7 @@ pub const STORE_KINDS: &[(ErrorKind, u8, &str)] = &[
     (ErrorKind::SessionExpired, CLAIM_LOST, "this process's session lapsed; resume the run with `berth resume RUN`"),
     (ErrorKind::NotFound, NOT_FOUND, "list runs with `berth runs` (and check --store)"),
     (ErrorKind::Unsupported, REFUSED, "this build of berth cannot use that store as it is; a store written by a newer berth needs that newer berth"),
+    (ErrorKind::ReadOnly, REFUSED, "this command only reads the store; write with a command that changes runs (run, resume, approve, import)"),
     (ErrorKind::Corrupt, FAILURE, "the store holds damaged data; `berth export` names what it cannot read, restore that from an export"),
     (ErrorKind::Backend, FAILURE, "check --store; run with BERTH_LOG=debug for details"),
 ];

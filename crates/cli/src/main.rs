@@ -11,6 +11,7 @@ mod commands;
 mod exit;
 mod live;
 mod output;
+mod pipe;
 mod serve;
 mod time;
 

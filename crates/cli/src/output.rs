@@ -58,15 +58,29 @@ impl Out {
 
     /// Prints one line.
     pub fn line(&self, text: impl AsRef<str>) {
+        let _ = self.write_line(text);
+    }
+
+    /// Prints one line, saying whether it could be written (a closed pipe: `BrokenPipe`).
+    pub fn write_line(&self, text: impl AsRef<str>) -> std::io::Result<()> {
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{}", text.as_ref());
+        writeln!(stdout, "{}", text.as_ref())?;
+        stdout.flush()
     }
 
     /// Prints `value` as one JSON line.
     pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) {
+        let _ = self.write_json_line(value);
+    }
+
+    /// Prints `value` as one JSON line, saying whether it could be written.
+    pub fn write_json_line<T: Serialize + ?Sized>(&self, value: &T) -> std::io::Result<()> {
         match serde_json::to_string(value) {
-            Ok(s) => self.line(s),
-            Err(e) => tracing::warn!(error = %e, "value does not encode as JSON"),
+            Ok(s) => self.write_line(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "value does not encode as JSON");
+                Ok(())
+            }
         }
     }
 

@@ -71,6 +71,10 @@ pub enum Error {
     /// The backend cannot do this; see its capabilities.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A write through a store opened read-only ([`Access::ReadOnly`](crate::Access)); nothing
+    /// was written.
+    #[error("read-only: {0}")]
+    ReadOnly(String),
     /// Stored data could not be read back (bad encoding, foreign or damaged file).
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -105,6 +109,8 @@ pub enum ErrorKind {
     NotFound,
     /// See [`Error::Unsupported`].
     Unsupported,
+    /// See [`Error::ReadOnly`].
+    ReadOnly,
     /// See [`Error::Corrupt`].
     Corrupt,
     /// See [`Error::Backend`].
@@ -128,6 +134,7 @@ impl Error {
             Error::SessionExpired { .. } => ErrorKind::SessionExpired,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::ReadOnly(_) => ErrorKind::ReadOnly,
             Error::Corrupt(_) => ErrorKind::Corrupt,
             Error::Backend { .. } => ErrorKind::Backend,
         }

@@ -79,5 +79,5 @@ pub use session::{
     expiry_after, session_expired, session_not_found, validate_ttl, Session, SessionId,
     SessionStore,
 };
-pub use store::{Capabilities, Durability, OpenOptions, Store, StoreBuilder};
+pub use store::{Access, Capabilities, Durability, OpenOptions, Store, StoreBuilder};
 pub use time::{Clock, ManualClock, SharedClock, SystemClock, Timestamp};

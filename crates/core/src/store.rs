@@ -68,6 +68,23 @@ pub struct OpenOptions {
     pub ids: Arc<dyn IdGenerator>,
     /// Durability of commits.
     pub durability: Durability,
+    /// Whether the store may be written (and so created or migrated) or only read.
+    pub access: Access,
+}
+
+/// Whether a store is opened to write or only to read.
+///
+/// [`Access::ReadOnly`] never creates, migrates or locks a store for writing: a missing store
+/// is [`Error::NotFound`](crate::Error::NotFound), and every write through it fails with
+/// [`Error::ReadOnly`](crate::Error::ReadOnly). What each backend makes of it is in
+/// docs/backends.md (SQLite uses reader connections only; sled has no read-only mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// Read and write; a missing store is created, an older schema upgraded.
+    #[default]
+    ReadWrite,
+    /// Read an existing store only.
+    ReadOnly,
 }
 
 impl Default for OpenOptions {
@@ -76,6 +93,7 @@ impl Default for OpenOptions {
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7),
             durability: Durability::Immediate,
+            access: Access::ReadWrite,
         }
     }
 }
@@ -97,6 +115,17 @@ impl OpenOptions {
     pub fn with_durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
+    }
+
+    /// These options for reading an existing store only (see [`Access::ReadOnly`]).
+    pub fn read_only(mut self) -> Self {
+        self.access = Access::ReadOnly;
+        self
+    }
+
+    /// Whether these options open a store for reading only.
+    pub fn is_read_only(&self) -> bool {
+        self.access == Access::ReadOnly
     }
 }
 

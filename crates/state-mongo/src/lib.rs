@@ -109,7 +109,8 @@ async fn open_inner(config: MongoConfig, options: OpenOptions) -> Result<Store> 
     let client = Client::with_options(client_options).map_err(ctx("connect"))?;
     let server = ServerInfo::detect(&client, config.transactions).await?;
     let db = client.database(&database);
-    if config.auto_migrate {
+    // A read-only open never migrates (a missing or older schema is refused as usual).
+    if config.auto_migrate && !options.is_read_only() {
         if !migrate::is_applied(&db, &config.collections, schema::BASELINE).await? {
             migrate::apply_baseline(&db, &config.collections, schema::BASELINE).await?;
         }

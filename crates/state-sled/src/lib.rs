@@ -65,8 +65,15 @@ pub const CAPABILITIES: Capabilities = Capabilities::new(true, true, false, fals
 ///
 /// A second `open` of the same directory in the same process shares the first one's database
 /// (each handle keeps its own clock and durability).
+///
+/// [`OpenOptions::read_only`]: a missing or empty directory is
+/// [`Error::NotFound`](berth_core::Error::NotFound) and nothing is created; otherwise the
+/// directory is opened as usual (sled has no read-only mode, takes its exclusive lock, and does
+/// not refuse writes).
 pub async fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Store> {
-    let db = open::open_database(path.as_ref().to_path_buf()).await?;
+    // sled has no read-only mode (it locks its directory for one process), so a read-only
+    // open only refuses to create a database; see docs/backends.md.
+    let db = open::open_database(path.as_ref().to_path_buf(), options.is_read_only()).await?;
     let records = Arc::new(SledRecords::new(
         db.clone(),
         options.clock.clone(),

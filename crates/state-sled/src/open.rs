@@ -9,14 +9,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Opens (or shares) the database at `path`, off the async runtime's threads.
-pub(crate) async fn open_database(path: PathBuf) -> Result<Arc<Shared>> {
-    tokio::task::spawn_blocking(move || open_blocking(&path))
+/// Opens (or shares) the database at `path`, off the async runtime's threads. With
+/// `existing_only` (a read-only open) a missing or empty directory is `NotFound`, not created.
+pub(crate) async fn open_database(path: PathBuf, existing_only: bool) -> Result<Arc<Shared>> {
+    tokio::task::spawn_blocking(move || open_blocking(&path, existing_only))
         .await
         .map_err(from_join)?
 }
 
-fn open_blocking(path: &Path) -> Result<Arc<Shared>> {
+fn open_blocking(path: &Path, existing_only: bool) -> Result<Arc<Shared>> {
     let _span = tracing::debug_span!("sled open", path = %path.display()).entered();
     let _opening = registry::opening();
     // Already open in this process: share it, without reading files sled is writing.
@@ -27,6 +28,12 @@ fn open_blocking(path: &Path) -> Result<Arc<Shared>> {
         return Ok(db);
     }
     let layout = inspect(path)?;
+    if layout == Layout::Fresh && existing_only {
+        return Err(Error::NotFound(format!(
+            "no database at {}",
+            path.display()
+        )));
+    }
     if layout == Layout::Fresh {
         // Mark the directory as berth's before sled writes anything into it.
         fs::create_dir_all(path)

@@ -215,7 +215,7 @@ mod tests {
     #[tokio::test]
     async fn undecodable_stored_data_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::open::open_database(dir.path().join("db"))
+        let db = crate::open::open_database(dir.path().join("db"), false)
             .await
             .unwrap();
         db.records

@@ -21,6 +21,9 @@ pub(crate) enum Target {
     File(PathBuf),
     /// A private in-memory database (a `memdb` URI unique to this open).
     Memory(String),
+    /// A file read with `immutable=1` (a `file:` URI): SQLite neither locks it nor needs its
+    /// `-shm`. Only for reading a file that nobody can write (see `open_read_only`).
+    Immutable(String),
 }
 
 impl Target {
@@ -44,10 +47,25 @@ impl Target {
         ))
     }
 
-    fn open(&self, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    /// The file at `path`, read as immutable.
+    pub(crate) fn immutable(path: &std::path::Path) -> Target {
+        use std::os::unix::ffi::OsStrExt;
+        let mut uri = String::from("file:");
+        for &b in path.as_os_str().as_bytes() {
+            if b.is_ascii_alphanumeric() || b"/._~-".contains(&b) {
+                uri.push(char::from(b));
+            } else {
+                uri.push_str(&format!("%{b:02X}"));
+            }
+        }
+        uri.push_str("?immutable=1");
+        Target::Immutable(uri)
+    }
+
+    pub(crate) fn open(&self, flags: OpenFlags) -> rusqlite::Result<Connection> {
         match self {
             Target::File(path) => Connection::open_with_flags(path, flags),
-            Target::Memory(uri) => {
+            Target::Memory(uri) | Target::Immutable(uri) => {
                 Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
             }
         }
@@ -107,10 +125,12 @@ pub(crate) fn open_reader(target: &Target) -> Result<Connection> {
 
 /// Opens a read-only connection to inspect an existing file before anything writes to it.
 pub(crate) fn open_probe(path: &std::path::Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    open_probe_target(&Target::File(path.to_path_buf()))
+}
+
+/// Like [`open_probe`], for any target.
+pub(crate) fn open_probe_target(target: &Target) -> rusqlite::Result<Connection> {
+    let conn = target.open(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
 }

@@ -30,6 +30,12 @@ pub const MEMORY_CAPABILITIES: Capabilities = Capabilities::new(false, true, fal
 /// or cannot be written: a read-only file or directory, or a path that cannot be opened, is
 /// [`InvalidInput`](berth_core::Error::InvalidInput) (the caller must pick another path; retrying
 /// does not help). An older schema is upgraded.
+///
+/// With [`OpenOptions::read_only`] nothing is created, upgraded or locked for writing: a
+/// missing or empty file is [`NotFound`](berth_core::Error::NotFound) ("no database at PATH"),
+/// an older schema `Unsupported`, and every write through the store fails with
+/// [`ReadOnly`](berth_core::Error::ReadOnly). Reads work while another process holds the write
+/// lock and on a file or file system that cannot be written.
 pub async fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Store> {
     open_with_stats(path, options).await.map(|(store, _)| store)
 }
@@ -42,6 +48,9 @@ pub async fn open_with_stats(
     let path = path.as_ref();
     let what = path.display().to_string();
     let _span = tracing::debug_span!("sqlite.open", path = %what).entered();
+    if options.is_read_only() {
+        return open_read_only(path, &what, options);
+    }
     check_path(path, &what)?;
     if std::fs::metadata(path)
         .map(|m| m.len() > 0)
@@ -55,6 +64,61 @@ pub async fn open_with_stats(
         options,
         CAPABILITIES,
     )
+}
+
+/// Opens an existing database for reading only ([`Access::ReadOnly`](berth_core::Access)):
+/// nothing is created, migrated or locked for writing. Only the reader pool's
+/// `SQLITE_OPEN_READ_ONLY` connections touch the file, so it works while another process holds
+/// the write lock (WAL readers do not wait for writers) and on a file that cannot be written.
+fn open_read_only(path: &Path, what: &str, options: OpenOptions) -> Result<(Store, WriterStats)> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(Error::invalid(
+                "database path",
+                format!("{what} is a directory"),
+            ))
+        }
+        Ok(meta) if meta.len() > 0 => {}
+        Ok(_) => {
+            return Err(Error::NotFound(format!(
+                "no berth database at {what} (the file is empty)"
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound(format!("no database at {what}")))
+        }
+        Err(e) => {
+            return Err(Error::invalid(
+                "database path",
+                format!("cannot read {what}: {e}"),
+            ))
+        }
+    }
+    let file = Target::File(path.to_path_buf());
+    let target = match schema::probe_read_only(&file, what) {
+        Ok(()) => file,
+        // A WAL database can only be read through its `-shm`, which a read-only file system
+        // or directory does not let a reader create. With no `-wal` there is nothing beyond
+        // the file itself, and nobody can be writing it (a writer needs that `-shm` too), so
+        // it is read as immutable.
+        Err(e) if e.kind() == berth_core::ErrorKind::InvalidInput && !wal_of(path).exists() => {
+            let immutable = Target::immutable(path);
+            schema::probe_read_only(&immutable, what).map_err(|_| e)?;
+            tracing::debug!(what, "reading as immutable: its -shm cannot be created");
+            immutable
+        }
+        Err(e) => return Err(e),
+    };
+    tracing::debug!(what, "opened read-only");
+    let store = build(target, Writer::read_only(what), options, CAPABILITIES);
+    Ok((store, WriterStats::default()))
+}
+
+/// The `-wal` file next to the database at `path`.
+fn wal_of(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
 }
 
 /// Opens a new private in-memory database, freed when the last handle is dropped.
@@ -105,12 +169,21 @@ fn assemble(
     schema::migrate(&conn, what)?;
     let stats = WriterStats::default();
     let writer = Writer::start(conn, stats.clone())?;
+    Ok((build(target, writer, options, capabilities), stats))
+}
+
+fn build(
+    target: Target,
+    writer: Writer,
+    options: OpenOptions,
+    capabilities: Capabilities,
+) -> Store {
     let db = Arc::new(Db {
         readers: Readers::new(target),
         writer,
         clock: options.clock.clone(),
     });
-    let store = Store::builder(
+    Store::builder(
         "sqlite",
         Arc::new(SqliteRecords::new(db.clone())),
         Arc::new(SqliteLeases::new(db.clone())),
@@ -124,6 +197,5 @@ fn assemble(
         Arc::new(SqliteArtifacts::new(db.clone())),
         Arc::new(SqliteApprovals::new(db)),
     )
-    .build();
-    Ok((store, stats))
+    .build()
 }

@@ -185,6 +185,41 @@ pub(crate) fn probe(path: &std::path::Path) -> Result<()> {
     judge(&id, &what).map(|_| ())
 }
 
+/// Inspects an existing file to be read without ever writing it: it must be a berth database
+/// of exactly this build's schema (an empty or schemaless file is no database; an older one
+/// would need a migration, which is a write).
+pub(crate) fn probe_read_only(target: &crate::connection::Target, what: &str) -> Result<()> {
+    let unreadable = |e: rusqlite::Error| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied
+            ) =>
+        {
+            Error::invalid(
+                "database path",
+                format!("cannot open {what} for reading: {e}"),
+            )
+        }
+        _ => crate::sql_error::from_sql(e),
+    };
+    let conn = crate::connection::open_probe_target(target).map_err(unreadable)?;
+    let id = identity(&conn).map_err(unreadable)?;
+    if !judge(&id, what)? {
+        return Err(Error::NotFound(format!(
+            "no berth database at {what} (the file is empty)"
+        )));
+    }
+    if id.user_version < SCHEMA_VERSION {
+        return Err(Error::Unsupported(format!(
+            "{what} has berth schema version {}, older than the {SCHEMA_VERSION} this build \
+             reads; open it once for writing to upgrade it",
+            id.user_version
+        )));
+    }
+    Ok(())
+}
+
 /// Creates or upgrades the schema in one write transaction (taken with `BEGIN IMMEDIATE`
 /// so that two processes opening a new file at once do not both create it).
 pub(crate) fn migrate(conn: &Connection, what: &str) -> Result<()> {

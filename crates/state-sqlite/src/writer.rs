@@ -66,6 +66,8 @@ pub(crate) struct Writer {
     sender: Option<mpsc::Sender<Box<dyn Job>>>,
     thread: Option<JoinHandle<()>>,
     stats: WriterStats,
+    /// Set on a database opened read-only: names it in the error every write gets.
+    read_only: Option<String>,
 }
 
 fn stopped() -> Error {
@@ -85,7 +87,19 @@ impl Writer {
             sender: Some(sender),
             thread: Some(thread),
             stats,
+            read_only: None,
         })
+    }
+
+    /// The writer of a database opened read-only (`what`): no connection, no thread; every
+    /// write is refused with [`Error::ReadOnly`].
+    pub(crate) fn read_only(what: &str) -> Writer {
+        Writer {
+            sender: None,
+            thread: None,
+            stats: WriterStats::default(),
+            read_only: Some(what.to_owned()),
+        }
     }
 
     /// Runs `work` on the write connection inside the next commit group and returns its
@@ -101,6 +115,11 @@ impl Writer {
             output: None,
             reply,
         });
+        if let Some(what) = &self.read_only {
+            return Err(Error::ReadOnly(format!(
+                "{what} was opened read-only; nothing was written"
+            )));
+        }
         let sender = self.sender.as_ref().ok_or_else(stopped)?;
         sender.send(job).map_err(|_| stopped())?;
         self.stats.submitted();

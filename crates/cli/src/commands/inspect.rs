@@ -1,4 +1,5 @@
-//! Read-only commands: `runs`, `show`, `artifacts`, `leases`.
+//! Read-only commands: `runs`, `show`, `artifacts`, `leases`. They open the store read-only
+//! (never creating it, never taking the write lock).
 
 use crate::commands::drive::describe_gate;
 use crate::commands::Ctx;
@@ -19,7 +20,8 @@ fn status_style(s: RunStatus) -> Style {
     }
 }
 
-fn status_text(s: RunStatus) -> &'static str {
+/// The status as `--json` and people read it.
+pub fn status_text(s: RunStatus) -> &'static str {
     match s {
         RunStatus::Pending => "pending",
         RunStatus::Running => "running",
@@ -56,7 +58,10 @@ pub async fn get_run(store: &Store, id: &str) -> Result<PackRun, CliError> {
 
 /// The owner record of a running run that no live runner holds (its owner died or stalled
 /// past its lease): `berth resume` may take it over.
-async fn gone_owner(store: &berth::Store, run: &PackRun) -> Result<Option<OwnerRecord>, CliError> {
+pub async fn gone_owner(
+    store: &berth::Store,
+    run: &PackRun,
+) -> Result<Option<OwnerRecord>, CliError> {
     if !matches!(run.status, RunStatus::Running | RunStatus::Pending) {
         return Ok(None);
     }
@@ -70,7 +75,7 @@ async fn gone_owner(store: &berth::Store, run: &PackRun) -> Result<Option<OwnerR
 /// named on standard error (and under `damaged` with `--json`), and the exit code is
 /// [`exit::FAILURE`], as `berth export` does.
 pub async fn runs(ctx: &Ctx, tenant: Option<String>, limit: usize) -> Result<u8, CliError> {
-    let store = ctx.store().await?;
+    let store = ctx.store_read_only().await?;
     let page = store
         .runs()
         .list_page(&RunQuery {
@@ -147,7 +152,7 @@ async fn print_runs(ctx: &Ctx, store: &berth::Store, runs: &[PackRun]) -> Result
 
 /// `berth show RUN`.
 pub async fn show(ctx: &Ctx, id: &str) -> Result<u8, CliError> {
-    let store = ctx.store().await?;
+    let store = ctx.store_read_only().await?;
     let run = get_run(&store, id).await?;
     let approvals = store.approvals().list(id).await?;
     let artifacts = store.artifacts().list(id).await?;
@@ -250,7 +255,7 @@ pub async fn show(ctx: &Ctx, id: &str) -> Result<u8, CliError> {
 
 /// `berth artifacts RUN`.
 pub async fn artifacts(ctx: &Ctx, id: &str) -> Result<u8, CliError> {
-    let store = ctx.store().await?;
+    let store = ctx.store_read_only().await?;
     get_run(&store, id).await?;
     let list = store.artifacts().list(id).await?;
     if ctx.out.json {
@@ -285,7 +290,7 @@ pub async fn artifacts(ctx: &Ctx, id: &str) -> Result<u8, CliError> {
 
 /// `berth leases`.
 pub async fn leases(ctx: &Ctx) -> Result<u8, CliError> {
-    let store = ctx.store().await?;
+    let store = ctx.store_read_only().await?;
     let now = store.clock().now();
     let mut all = Vec::new();
     for runner in store.leases().runners().await? {

@@ -23,7 +23,7 @@ pub async fn export(ctx: &Ctx, to: &Path) -> Result<u8, CliError> {
             exit::REFUSED,
         ));
     }
-    let store = ctx.store().await?;
+    let store = ctx.store_read_only().await?;
     progress(&format!("exporting to {} …", to.display()));
     let counts = export::export_store(&store, to).await;
     progress_done();
