@@ -24,13 +24,13 @@ fn plan(ledger: &str) -> String {
     format!(
         r#"{{"name": "ledger", "steps": [
             {{"kind": "parallel", "id": "par", "steps": [{}, {}, {}]}},
-            {{"kind": "map", "id": "m", "items": ["0", "0.2", "2", "0.1"], "maxParallel": 2,
+            {{"kind": "map", "id": "m", "items": ["0", "0.2", "3", "0.1"], "maxParallel": 2,
               "step": {{"id": "t", "program": "/bin/sh",
                         "args": ["-c", "echo m.{{{{index}}}} >> {ledger}; sleep {{{{item}}}}"]}}}}
         ]}}"#,
         child("p-fast", "0"),
         child("p-mid", "0.2"),
-        child("p-slow", "2"),
+        child("p-slow", "3"),
     )
 }
 
@@ -55,7 +55,9 @@ fn committed_in(env: &Env, run: &str, stage: &str) -> Option<Vec<String>> {
         let done = env.run(&["--json", "show", run]);
         if done.code == 0 {
             let shown = done.json();
-            if shown["run"]["status"] != "running" {
+            // Still pending (the runner has not started it yet) is worth waiting for; a run
+            // that already ended or paused is not.
+            if !matches!(shown["run"]["status"].as_str(), Some("pending" | "running")) {
                 return None;
             }
             let ok = succeeded(&shown);
