@@ -43,13 +43,31 @@ impl RunBundle {
         }
     }
 
-    /// Checks the bundle before anything is written: every record belongs to the run, names
-    /// follow the identifier rule, log sequences ascend without repeats, and every record is
-    /// within the value limits ([`crate::limits`]).
+    /// Checks the bundle before anything is written: its [shape](Self::validate_shape), names
+    /// that follow the identifier rule, and every record within the value limits
+    /// ([`crate::limits`]).
     pub fn validate(&self) -> Result<()> {
+        self.validate_shape()?;
+        validate_tenant_id(&self.run.tenant_id)?;
+        for a in &self.artifacts {
+            validate_artifact_name(&a.name)?;
+        }
+        for a in &self.approvals {
+            validate_gate_id(&a.approval_id)?;
+        }
+        let sized = |v: Result<serde_json::Value>| v.and_then(|v| validate_value(&v).map(drop));
+        sized(to_json(&self.run))?;
+        self.logs.iter().try_for_each(|e| sized(to_json(e)))?;
+        self.artifacts.iter().try_for_each(|a| sized(to_json(a)))?;
+        self.approvals.iter().try_for_each(|a| sized(to_json(a)))
+    }
+
+    /// Checks what makes a bundle one run's: a valid run id, every record belonging to it, log
+    /// sequences ascending without repeats. Reading an export checks this much (a file that
+    /// fails it is damaged); what the store would refuse is judged per run when importing.
+    pub fn validate_shape(&self) -> Result<()> {
         let id = &self.run.id;
         validate_run_id(id)?;
-        validate_tenant_id(&self.run.tenant_id)?;
         let owners = self
             .logs
             .iter()
@@ -64,12 +82,6 @@ impl RunBundle {
                 ));
             }
         }
-        for a in &self.artifacts {
-            validate_artifact_name(&a.name)?;
-        }
-        for a in &self.approvals {
-            validate_gate_id(&a.approval_id)?;
-        }
         if let Some(w) = self
             .logs
             .windows(2)
@@ -83,11 +95,7 @@ impl RunBundle {
                 ),
             ));
         }
-        let sized = |v: Result<serde_json::Value>| v.and_then(|v| validate_value(&v).map(drop));
-        sized(to_json(&self.run))?;
-        self.logs.iter().try_for_each(|e| sized(to_json(e)))?;
-        self.artifacts.iter().try_for_each(|a| sized(to_json(a)))?;
-        self.approvals.iter().try_for_each(|a| sized(to_json(a)))
+        Ok(())
     }
 
     /// The log entries not stored yet, given those of their sequences that are (`stored`);

@@ -201,40 +201,19 @@ pub fn read_bundle(run_dir: &Path) -> Result<RunBundle, FileError> {
     let text = fs::read(&run_file).map_err(|e| io_error(&run_file, e))?;
     let run: PackRun =
         serde_json::from_slice(&text).map_err(|e| file_error(&run_file, None, e.to_string()))?;
-    crate::packrun::validate_run_id(&run.id)
-        .map_err(|e| file_error(&run_file, None, e.to_string()))?;
     let logs: Vec<LogEntry> = read_ndjson(&run_dir.join("logs.ndjson"))?;
     let artifacts: Vec<Artifact> = read_ndjson(&run_dir.join("artifacts.ndjson"))?;
     let approvals: Vec<Approval> = read_ndjson(&run_dir.join("approvals.ndjson"))?;
-    let foreign = logs
-        .iter()
-        .map(|l| &l.run_id)
-        .chain(artifacts.iter().map(|a| &a.run_id))
-        .chain(approvals.iter().map(|a| &a.run_id))
-        .find(|id| **id != run.id);
-    if let Some(other) = foreign {
-        return Err(file_error(
-            run_dir,
-            None,
-            format!("a record of run {other:?} is filed under run {:?}", run.id),
-        ));
-    }
-    if let Some(w) = logs.windows(2).find(|w| w[0].sequence >= w[1].sequence) {
-        return Err(file_error(
-            &run_dir.join("logs.ndjson"),
-            None,
-            format!(
-                "log sequence {} follows {}: entries must ascend without repeats",
-                w[1].sequence, w[0].sequence
-            ),
-        ));
-    }
-    Ok(RunBundle {
+    let bundle = RunBundle {
         run,
         logs,
         artifacts,
         approvals,
-    })
+    };
+    bundle
+        .validate_shape()
+        .map_err(|e| file_error(run_dir, None, e.to_string()))?;
+    Ok(bundle)
 }
 
 /// Reads the manifest of an export directory.
