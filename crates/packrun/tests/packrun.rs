@@ -1,36 +1,13 @@
 //! The pack-run runner over the memory backend: failure policy (attempts, back-off, next
 //! attempt, continue on error), timeouts, maps, outputs, and the one-runner lease.
 
-use berth_core::packrun::{LogEntry, RunStatus, StepStatus};
-use berth_core::{OpenOptions, Store};
-use berth_packrun::{Finish, LoadedPlan, PackRunError, PackRunner, RunnerOptions};
+use berth_core::packrun::{RunStatus, StepStatus};
+use berth_packrun::{Finish, PackRunError};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
-fn store() -> Store {
-    berth_state_memory::open(OpenOptions::default())
-}
+mod common;
 
-fn plan(dir: &tempfile::TempDir, json: &str) -> LoadedPlan {
-    LoadedPlan::from_json(json, dir.path().to_owned(), "test").unwrap()
-}
-
-fn runner(
-    store: &Store,
-    dir: &tempfile::TempDir,
-) -> (PackRunner, mpsc::UnboundedReceiver<LogEntry>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let r = PackRunner::new(
-        store.clone(),
-        RunnerOptions {
-            artifacts_root: dir.path().join("artifacts"),
-            observer: Some(tx),
-            tenant: None,
-            ..RunnerOptions::default()
-        },
-    );
-    (r, rx)
-}
+use common::{plan, runner, store};
 
 fn step<'a>(run: &'a berth_core::packrun::PackRun, id: &str) -> &'a berth_core::packrun::StepState {
     run.steps.iter().find(|s| s.step_id == id).unwrap()

@@ -3,31 +3,17 @@
 //! secret literal only from the plan file.
 
 use berth_core::packrun::{Decision, DecisionRequest, LogEntry, RunStatus};
-use berth_core::{OpenOptions, Store};
-use berth_packrun::{Finish, LoadedPlan, PackRunError, PackRunner, RunnerOptions};
-use tokio::sync::mpsc;
+use berth_core::OpenOptions;
+use berth_packrun::{Finish, LoadedPlan, PackRunError};
+
+mod common;
+
+use common::{runner, store};
 
 const LITERAL: &str = "hunter2-literal";
 /// The literal as a shell word that does not contain it (`hunter2-""literal`), so the plan's
 /// arguments can check what the child got without holding the secret themselves.
 const LITERAL_WORD: &str = r#"hunter2-\"\"literal"#;
-
-fn runner(
-    store: &Store,
-    dir: &tempfile::TempDir,
-) -> (PackRunner, mpsc::UnboundedReceiver<LogEntry>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let r = PackRunner::new(
-        store.clone(),
-        RunnerOptions {
-            artifacts_root: dir.path().join("artifacts"),
-            observer: Some(tx),
-            tenant: None,
-            ..RunnerOptions::default()
-        },
-    );
-    (r, rx)
-}
 
 fn outputs(logs: &[LogEntry]) -> Vec<&str> {
     logs.iter()
@@ -119,7 +105,7 @@ async fn step_errors_and_the_failure_reason_are_masked() {
     // The spawn error names the working directory; make its name the secret.
     let name = dir.path().file_name().unwrap().to_str().unwrap().to_owned();
     assert!(name.len() >= berth_packrun::mask::MIN_MASKED_LEN);
-    let store = berth_state_memory::open(OpenOptions::default());
+    let store = store();
     let (runner, _rx) = runner(&store, &dir);
     let plan = LoadedPlan::from_json(
         &format!(
@@ -153,7 +139,7 @@ async fn step_errors_and_the_failure_reason_are_masked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_takes_a_secret_literal_from_the_plan_file_or_refuses() {
     let dir = tempfile::tempdir().unwrap();
-    let store = berth_state_memory::open(OpenOptions::default());
+    let store = store();
     let (runner, _rx) = runner(&store, &dir);
     let file = dir.path().join("plan.json");
     std::fs::write(
@@ -216,7 +202,7 @@ async fn a_resume_takes_a_secret_literal_from_the_plan_file_or_refuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unset_from_env_variable_is_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let store = berth_state_memory::open(OpenOptions::default());
+    let store = store();
     let (runner, _rx) = runner(&store, &dir);
     let plan = LoadedPlan::from_json(
         r#"{"name": "p", "steps": [{"kind": "run", "id": "use", "program": "/bin/true",

@@ -3,30 +3,27 @@
 //! limit (the plan's or the runner's default) gets SIGTERM on its whole group, then SIGKILL.
 
 use berth_core::packrun::{LogEntry, StepStatus};
-use berth_core::{OpenOptions, Store};
-use berth_packrun::{Finish, LoadedPlan, PackRunner, RunSummary, RunnerOptions};
+use berth_core::Store;
+use berth_packrun::{Finish, PackRunner, RunSummary, RunnerOptions};
 use std::time::Duration;
 
 /// Bound of a run that should end promptly: a failure, never a pause.
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn store() -> Store {
-    berth_state_memory::open(OpenOptions::default())
-}
+mod common;
+
+use common::{options, plan, store};
 
 fn runner(store: &Store, dir: &tempfile::TempDir, step_timeout: Duration) -> PackRunner {
-    PackRunner::new(
-        store.clone(),
-        RunnerOptions {
-            artifacts_root: dir.path().join("artifacts"),
-            step_timeout,
-            ..RunnerOptions::default()
-        },
-    )
+    let options = RunnerOptions {
+        step_timeout,
+        ..options(dir)
+    };
+    PackRunner::new(store.clone(), options)
 }
 
 async fn run(runner: &PackRunner, dir: &tempfile::TempDir, id: &str, json: &str) -> RunSummary {
-    let plan = LoadedPlan::from_json(json, dir.path().to_owned(), "test").unwrap();
+    let plan = plan(dir, json);
     tokio::time::timeout(LIMIT, runner.start(&plan, Some(id.into())))
         .await
         .unwrap_or_else(|_| panic!("run {id} did not end within {LIMIT:?}"))
